@@ -1,0 +1,82 @@
+"""Remove what the chosen options do not need, then print the next commands.
+
+Cookiecutter renders this file and runs it inside the generated project. Each option that drops
+files has one named function; `main()` reads like a decision table. Tests import this file by path
+and call the functions on a scratch folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+# Files only a Dagster+ Hybrid deployment uses: the Docker image and its build context filter.
+HYBRID_ONLY = ("Dockerfile", ".dockerignore", "deploy/hybrid*")
+# Files only a Dagster+ Serverless deployment uses (PEX deploys need no extra files today).
+SERVERLESS_ONLY = ("deploy/serverless*",)
+
+
+def remove_paths(project_dir: Path, patterns: Iterable[str]) -> list[Path]:
+    """Delete every file or folder under project_dir matching one of the glob patterns.
+
+    Returns:
+        The removed paths, so callers and tests can see what went away.
+    """
+    removed: list[Path] = []
+    for pattern in patterns:
+        for path in sorted(project_dir.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+    for folder in {project_dir / Path(p).parent for p in patterns if Path(p).parent != Path(".")}:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # e.g. deploy/ once its only hybrid files are gone
+    return removed
+
+
+def remove_hybrid_files(project_dir: Path) -> list[Path]:
+    """Remove the Docker image files a Serverless deployment does not build."""
+    return remove_paths(project_dir, HYBRID_ONLY)
+
+
+def remove_serverless_files(project_dir: Path) -> list[Path]:
+    """Remove the files only a Serverless deployment reads."""
+    return remove_paths(project_dir, SERVERLESS_ONLY)
+
+
+def next_steps(project_slug: str, package_name: str) -> str:
+    """Return the commands a user runs next, the generated README's quickstart."""
+    project = f"src/{package_name}/sqlmesh_project"
+    return "\n".join(
+        [
+            f"Created {project_slug}. Next:",
+            f"  cd {project_slug}",
+            "  uv sync",
+            f"  uv run sqlmesh -p {project} plan prod --auto-apply --no-prompts",
+            "  uv run dg launch --assets '*'",
+            "  uv run dg dev        # the Dagster UI at http://127.0.0.1:3000",
+            "See README.md for tests, deployment and operations.",
+        ]
+    )
+
+
+def main(context: Mapping[str, str], project_dir: Path) -> int:
+    """Apply the option decisions to project_dir and print the next steps."""
+    if context["dagster_plus_deployment"] == "serverless":
+        remove_hybrid_files(project_dir)
+    if context["dagster_plus_deployment"] == "hybrid":
+        remove_serverless_files(project_dir)
+    print(next_steps(context["project_slug"], context["package_name"]))
+    return 0
+
+
+# Cookiecutter replaces the placeholder with the whole context as JSON (see pre_gen_project.py).
+RENDERED_CONTEXT = r"""{{ cookiecutter | tojson }}"""
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(RENDERED_CONTEXT), Path.cwd()))

@@ -1,0 +1,201 @@
+"""The generated workflows' commands, run in workflow order on DuckDB (`SQLMESH_GATEWAY=ci`).
+
+The steps are read from the rendered .github/workflows/ files, so this test runs what CI runs. Each
+`run:` step is classified below: run as it is, run in its local form (the materialize step launches
+`dg launch` instead of a Dagster+ run), or skipped because it only talks to the Dagster+ API. A step
+the table does not know fails the test, so a new workflow step has to be classified here.
+
+The scenario is a new project's first pull request, then its merge:
+1. pull request opened: the `checks` job in a throwaway checkout (its ci.duckdb is scratch, as on
+   a CI runner); then `branch-deployment` and, once closed, `close` in the "production" checkout,
+   whose ci.duckdb stands in for the production warehouse and SQLMesh state;
+2. push to main: `plan` -> `apply` -> `deploy` -> `materialize` in the same production checkout.
+Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
+
+Pre-commit and tox steps also run with TEMPLATE_TEST_CI_ALL=1 (they repeat the generated project's
+own checks, which the README command tests run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from projects import Project
+
+pytestmark = pytest.mark.slow
+
+PR_NUMBER = "7"
+PR_ENVIRONMENT = f"pr_{PR_NUMBER}"
+RUN_ALL = os.environ.get("TEMPLATE_TEST_CI_ALL") == "1"
+
+# (pattern of a `run:` command, what to do): "run", "skip: <why>", or "local: <command>".
+STEPS: list[tuple[str, str]] = [
+    (r"bash scripts/ci/setup\.sh", "run"),
+    (r"uv run --frozen pre-commit run\b.*", "run" if RUN_ALL else "skip: TEMPLATE_TEST_CI_ALL=1"),
+    (r"uv run --frozen tox\b.*", "run" if RUN_ALL else "skip: TEMPLATE_TEST_CI_ALL=1"),
+    (r"bash scripts/ci/check-sqlmesh\.sh", "run"),
+    (r"bash scripts/ci/check-definitions\.sh", "run"),
+    (r"bash scripts/ci/plan-apply\.sh( prod)?", "run"),
+    (r"bash scripts/ci/plan-preview\.sh prod", "run"),
+    (r"bash scripts/ci/prepare-manifest\.sh( prod)?", "run"),
+    (r"bash scripts/ci/dagster-deploy\.sh", "skip: Dagster+ API"),
+    (r"bash scripts/ci/close-branch-deployment\.sh", "skip: Dagster+ API"),
+    (r"bash scripts/ci/invalidate-environment\.sh", "run"),
+    (r'echo "keys=\$\(bash scripts/ci/asset-keys\.sh\)" >> "\$GITHUB_OUTPUT"', "run"),
+    (
+        r"bash scripts/ci/materialize\.sh dagster-plus",
+        "local: bash scripts/ci/materialize.sh local",
+    ),
+]
+
+
+def classify(command: str) -> str:
+    for pattern, action in STEPS:
+        if re.fullmatch(pattern, command.strip()):
+            return action
+    raise AssertionError(f"workflow step `{command}` is not classified in test_ci_commands.STEPS")
+
+
+def load_jobs(project: Path, workflow: str) -> dict[str, dict[str, Any]]:
+    data = yaml.safe_load((project / ".github" / "workflows" / workflow).read_text())
+    return data["jobs"]
+
+
+def job_env(job: dict[str, Any]) -> dict[str, str]:
+    """The job's env as a local run sees it: no secrets or variables, the pull request number."""
+    env = {}
+    for name, value in (job.get("env") or {}).items():
+        if value == "${{ github.event.pull_request.number }}":
+            env[name] = PR_NUMBER
+    return env
+
+
+@dataclass
+class Runner:
+    """Runs workflow jobs' steps in a checkout, with the files Actions provides."""
+
+    project: Project
+    log: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def run_job(self, jobs: dict[str, dict[str, Any]], name: str) -> dict[str, str]:
+        """Runs one job's steps; returns its step outputs ($GITHUB_OUTPUT)."""
+        job = jobs[name]
+        # A fresh checkout per job, as on a runner: nothing prepared by an earlier job is left.
+        shutil.rmtree(self.project.sqlmesh_project / ".dagster", ignore_errors=True)
+        folder = self.project.path.parent / f"actions-{name}"
+        folder.mkdir(exist_ok=True)
+        output, summary = folder / "output", folder / "summary.md"
+        env = {
+            **job_env(job),
+            "SQLMESH_GATEWAY": "ci",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "CI": "true",
+        }
+        env.update(self.extra_env)
+        for step in job["steps"]:
+            if "run" not in step:
+                continue
+            action = classify(step["run"])
+            if action.startswith("skip"):
+                self.log.append(f"{name}: skipped `{step['run']}` ({action})")
+                continue
+            command = action.removeprefix("local: ") if action.startswith("local") else step["run"]
+            self.log.append(f"{name}: {command}")
+            self.project.run(command, env={**env, **(step.get("env") or {})}, timeout=1800)
+        outputs = {}
+        if output.exists():
+            for line in output.read_text().splitlines():
+                key, _, value = line.partition("=")
+                outputs[key] = value
+        return outputs
+
+
+def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
+    """Runs SQL on the production stand-in (ci.duckdb) with the project's DuckDB."""
+    script = (
+        "import duckdb, json, sys; "
+        "c = duckdb.connect('ci.duckdb', read_only=True); "
+        "print(json.dumps(c.sql(sys.argv[1]).fetchall(), default=str))"
+    )
+    out = project.run(["uv", "run", "--frozen", "python", "-c", script, sql]).stdout
+    return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+
+
+def environments(project: Project) -> dict[str, int | None]:
+    """SQLMesh environments in the state, with their expiry (epoch ms, None: never)."""
+    rows = query(project, "SELECT name, expiration_ts FROM sqlmesh._environments")
+    return {name: expiry for name, expiry in rows}
+
+
+@pytest.fixture(scope="module")
+def checkouts(installed_project: Project, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Two copies of the installed default project: a scratch one for `checks`, and production."""
+
+    def copy(label: str) -> Project:
+        target = tmp_path_factory.mktemp(label) / installed_project.path.name
+        ignore = shutil.ignore_patterns(".venv", ".tox", "*.duckdb*", ".dagster*", ".cache", "logs")
+        shutil.copytree(installed_project.path, target, ignore=ignore)
+        return Project(target, installed_project.package_name, installed_project.python)
+
+    return copy("checks"), copy("production")
+
+
+def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
+    checks_checkout, production = checkouts
+    pull_request = load_jobs(production.path, "pull_request.yml")
+    deploy = load_jobs(production.path, "deploy.yml")
+    assert set(pull_request) == {"checks", "branch-deployment", "close"}
+    assert list(deploy) == ["plan", "apply", "deploy", "materialize"]
+
+    # 1. Pull request opened: checks (scratch DuckDB), then the pull request's environment.
+    Runner(checks_checkout).run_job(pull_request, "checks")
+    assert (checks_checkout.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+
+    runner = Runner(production)
+    runner.run_job(pull_request, "branch-deployment")
+    state = environments(production)
+    assert PR_ENVIRONMENT in state and "prod" not in state, state
+    summary = (production.path.parent / "actions-branch-deployment" / "summary.md").read_text()
+    assert "SQLMesh plan preview: `prod`" in summary and "Explained plan" in summary, summary
+    assert (production.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+
+    # Pull request closed: its environment is invalidated (expires now).
+    runner.run_job(pull_request, "close")
+    expiry = environments(production)[PR_ENVIRONMENT]
+    assert expiry is not None and expiry <= time.time() * 1000, expiry
+
+    # 2. Merged, push to main: the preview applies nothing; apply creates prod.
+    runner.run_job(deploy, "plan")
+    assert "prod" not in environments(production), "the plan preview applied something"
+    summary = (production.path.parent / "actions-plan" / "summary.md").read_text()
+    assert "Explained plan" in summary, summary
+
+    runner.run_job(deploy, "apply")
+    assert "prod" in environments(production)
+
+    outputs = runner.run_job(deploy, "deploy")
+    assert (production.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+    keys = json.loads(outputs["keys"])
+    assert keys and all(isinstance(key, str) for key in keys), outputs
+
+    runner.extra_env = {"ASSET_KEYS": outputs["keys"]}
+    runner.run_job(deploy, "materialize")
+    marts = [key for key in keys if key.startswith("marts/")]
+    assert marts, keys
+    for key in marts:
+        table = key.replace("/", ".")
+        (count,) = query(production, f"SELECT count(*) FROM {table}")[0]
+        assert count > 0, f"{table} is empty after the materialize step"
+
+    print("\n".join(runner.log))

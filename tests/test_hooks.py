@@ -1,0 +1,253 @@
+"""The pre-gen hook rejects bad inputs with one sentence, leaving nothing; hook function units."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from rendering import (
+    COOKIECUTTER_JSON,
+    DEFAULT,
+    OPTIONS,
+    UNSUPPORTED_COMBINATIONS,
+    choices,
+    load_hook,
+    render,
+)
+
+pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
+
+# (id, extra_context, variable the message must name). At least one of each kind of bad input.
+INVALID_INPUTS = [
+    ("empty-project-name", {"project_name": "", "project_slug": "acme"}, "project_name"),
+    ("blank-project-name", {"project_name": "   ", "project_slug": "acme"}, "project_name"),
+    ("project-name-with-quote", {"project_name": 'Acme "Data"'}, "project_name"),
+    ("slug-with-slash", {"project_slug": "acme/data"}, "project_slug"),
+    ("slug-nested-slashes", {"project_slug": "a/b/c"}, "project_slug"),
+    ("slug-parent-dir", {"project_slug": "../escape"}, "project_slug"),
+    ("slug-dot-dot-inside", {"project_slug": "a/../b"}, "project_slug"),
+    ("slug-backslash", {"project_slug": "acme\\data"}, "project_slug"),
+    ("slug-with-space", {"project_slug": "acme data"}, "project_slug"),
+    ("slug-uppercase", {"project_slug": "AcmeData"}, "project_slug"),
+    ("slug-leading-digit", {"project_slug": "1acme"}, "project_slug"),
+    ("slug-non-ascii", {"project_slug": "café-data"}, "project_slug"),
+    ("slug-double-hyphen", {"project_slug": "acme--data"}, "project_slug"),
+    ("package-with-hyphen", {"package_name": "acme-data"}, "package_name"),
+    ("package-leading-digit", {"package_name": "1acme"}, "package_name"),
+    ("package-non-ascii", {"package_name": "données"}, "package_name"),
+    ("package-keyword", {"package_name": "import"}, "package_name"),
+    ("package-soft-keyword", {"package_name": "match"}, "package_name"),
+    ("package-shadows-dagster", {"package_name": "dagster"}, "package_name"),
+    ("package-shadows-sqlmesh", {"package_name": "sqlmesh"}, "package_name"),
+    ("package-shadows-tests", {"package_name": "tests"}, "package_name"),
+    ("package-shadows-stdlib", {"package_name": "json"}, "package_name"),
+    ("slug-shadows-via-package", {"project_slug": "duckdb"}, "package_name"),
+    ("github-without-owner", {"github_repository": "acme-data"}, "github_repository"),
+    ("github-three-parts", {"github_repository": "acme/data/platform"}, "github_repository"),
+    ("github-bad-owner", {"github_repository": "-acme/data"}, "github_repository"),
+    ("email-without-at", {"author_email": "data-platform.example.com"}, "author_email"),
+    ("email-with-space", {"author_email": "data platform@example.com"}, "author_email"),
+    ("description-with-newline", {"description": "line one\nline two"}, "description"),
+    ("author-with-backslash", {"author_name": "Data\\Team"}, "author_name"),
+]
+
+
+def _sentence(stderr: str) -> str:
+    lines = [
+        line for line in stderr.splitlines() if line.startswith("ERROR: ") and "hook" not in line
+    ]
+    assert len(lines) == 1, stderr
+    return lines[0].removeprefix("ERROR: ")
+
+
+def _nothing_left(output_dir: Path) -> bool:
+    # Separator slugs: a detached helper of the hook removes the parent folders cookiecutter made
+    # once cookiecutter has deleted the project folder; it finishes within milliseconds.
+    deadline = time.monotonic() + 30
+    while any(output_dir.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(output_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("extra_context", "variable"),
+    [pytest.param(context, variable, id=case) for case, context, variable in INVALID_INPUTS],
+)
+def test_invalid_input_fails_in_pre_gen_hook_with_one_sentence(
+    extra_context: dict[str, str], variable: str, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    output_dir = tmp_path / "out"
+    with pytest.raises(FailedHookException):
+        render(output_dir, extra_context)
+    sentence = _sentence(capfd.readouterr().err)
+    assert sentence.startswith(f"{variable} "), sentence
+    assert sentence.endswith("."), sentence
+    assert "; " in sentence  # what is wrong; what to change
+    assert _nothing_left(output_dir)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_at_least_twelve_kinds_of_invalid_input() -> None:
+    kinds = {case.rsplit("-", 1)[0] for case, _, _ in INVALID_INPUTS}
+    assert len(INVALID_INPUTS) >= 12 and len(kinds) >= 12
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_unknown_choice_fails_before_anything_is_written(option: str, tmp_path: Path) -> None:
+    # cookiecutter 2.7.1 itself refuses an extra_context value outside a choice list.
+    output_dir = tmp_path / "out"
+    with pytest.raises(ValueError, match=option):
+        render(output_dir, {option: "unsupported-value"})
+    assert not any(output_dir.iterdir())
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_unknown_choice_from_a_replay_file_fails_in_the_hook(
+    option: str, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    # A replay file skips cookiecutter's choice check, so the hook's own check is what stops it.
+    from cookiecutter.main import cookiecutter
+    from rendering import TEMPLATE_DIR
+
+    context = {key: value for key, value in COOKIECUTTER_JSON.items() if not key.startswith("_")}
+    context.update({o: choices(o)[0] for o in OPTIONS})
+    context.update(project_slug="acme", package_name="acme", github_repository="acme/acme")
+    context[option] = "unsupported-value"
+    replay = tmp_path / "replay.json"
+    replay.write_text(json.dumps({"cookiecutter": context}))
+    output_dir = tmp_path / "out"
+    output_dir.mkdir()
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE_DIR), replay=str(replay), output_dir=str(output_dir))
+    sentence = _sentence(capfd.readouterr().err)
+    assert sentence.startswith(f"{option} 'unsupported-value' is not supported; choose one of ")
+    assert _nothing_left(output_dir)
+
+
+@pytest.mark.parametrize(
+    "combination",
+    [pytest.param(c, id=c.id) for c in UNSUPPORTED_COMBINATIONS]
+    or [pytest.param(None, marks=pytest.mark.skip(reason="every combination is supported today"))],
+)
+def test_unsupported_combination_fails_in_pre_gen_hook(
+    combination, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    output_dir = tmp_path / "out"
+    with pytest.raises(FailedHookException):
+        render(output_dir, combination.extra_context())
+    assert "is not supported because" in _sentence(capfd.readouterr().err)
+    assert _nothing_left(output_dir)
+
+
+# --- unit tests of the hook functions ------------------------------------------------------------
+
+
+def _default_context() -> dict[str, str]:
+    return {
+        "project_name": "Acme Data Platform",
+        "project_slug": "acme-data-platform",
+        "package_name": "acme_data_platform",
+        "description": "A data platform.",
+        "author_name": "Data Platform Team",
+        "author_email": "data-platform@example.com",
+        "github_repository": "acme/acme-data-platform",
+        **DEFAULT.extra_context(),
+    }
+
+
+def test_defaults_are_valid() -> None:
+    pre_gen.validate(_default_context())
+
+
+def test_hook_choice_lists_match_cookiecutter_json() -> None:
+    assert {option: list(values) for option, values in pre_gen.SUPPORTED.items()} == {
+        option: choices(option) for option in OPTIONS
+    }
+
+
+def test_combination_table_rejects_a_listed_combination_with_its_reason() -> None:
+    table = {frozenset({("python_version", "3.12"), ("warehouse", "motherduck")}): "it is a drill"}
+    with pytest.raises(pre_gen.InvalidInput, match="it is a drill; change one of these options"):
+        pre_gen.check_combination(_default_context(), table)
+    pre_gen.check_combination({**_default_context(), "warehouse": "postgres"}, table)
+
+
+def test_reserved_names_include_the_stack_and_the_standard_library() -> None:
+    reserved = pre_gen.reserved_package_names()
+    assert {
+        "dagster",
+        "sqlmesh",
+        "duckdb",
+        "pandas",
+        "test",
+        "tests",
+        "src",
+        "os",
+        "sys",
+    } <= reserved
+    assert {"typing", "json", "asyncio"} <= reserved
+
+
+@pytest.mark.parametrize("value", ["acme", "acme-data", "acme2-data-platform", "a1"])
+def test_good_slugs_pass(value: str) -> None:
+    pre_gen.check_project_slug(value)
+
+
+@pytest.mark.parametrize("value", ["acme", "acme_data", "data_platform_2"])
+def test_good_package_names_pass(value: str) -> None:
+    pre_gen.check_package_name(value)
+
+
+def test_main_prints_one_sentence_and_returns_1(capsys: pytest.CaptureFixture) -> None:
+    assert pre_gen.main({**_default_context(), "author_email": "nope"}) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "ERROR: author_email 'nope' is not an e-mail address; set it to one address such as "
+        "'data-platform@example.com'."
+    )
+
+
+def test_created_parents_are_the_slug_prefixes_inside_nothing_above(tmp_path: Path) -> None:
+    assert pre_gen.created_parents(tmp_path, "a/b/c") == [tmp_path / "a/b", tmp_path / "a"]
+    assert pre_gen.created_parents(tmp_path, "a/../b") == [tmp_path / "a"]
+    assert pre_gen.created_parents(tmp_path, "../x") == []
+    assert pre_gen.created_parents(tmp_path, "plain") == []
+
+
+def test_remove_hybrid_files_removes_docker_files_and_empty_deploy_folder(tmp_path: Path) -> None:
+    for name in ("Dockerfile", ".dockerignore", "deploy/hybrid.yaml", "README.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    removed = post_gen.remove_hybrid_files(tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in removed) == [
+        ".dockerignore",
+        "Dockerfile",
+        "deploy/hybrid.yaml",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_post_gen_main_keeps_hybrid_files_for_hybrid(tmp_path: Path, capsys) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python")
+    context = {**_default_context(), "dagster_plus_deployment": "hybrid"}
+    assert post_gen.main(context, tmp_path) == 0
+    assert (tmp_path / "Dockerfile").exists()
+    assert "cd acme-data-platform" in capsys.readouterr().out
+
+
+def test_next_steps_are_the_readme_quickstart(default_project: Path) -> None:
+    import readme
+
+    package = default_project.name.replace("-", "_")
+    printed = [
+        line.split("#")[0].strip()
+        for line in post_gen.next_steps(default_project.name, package).splitlines()
+        if line.strip().startswith("uv ")
+    ]
+    assert printed
+    documented = readme.commands(default_project / "README.md")
+    assert [command for command in printed if command not in documented] == []

@@ -1,0 +1,194 @@
+"""Render every supported option combination once and check the files it produces."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from rendering import (
+    COOKIECUTTER_LEFTOVER_RE,
+    JINJA_STATEMENT_RE,
+    PROJECT_TEMPLATE_DIR,
+    SUPPORTED_COMBINATIONS,
+    Combination,
+    files_of,
+    load_hook,
+)
+
+post_gen = load_hook("post_gen_project")
+
+COMBINATIONS = [pytest.param(c, id=c.id) for c in SUPPORTED_COMBINATIONS]
+
+# Files every variant has (package-relative paths use {pkg}).
+EXPECTED_FILES = [
+    "README.md",
+    "pyproject.toml",
+    "tox.ini",
+    ".pre-commit-config.yaml",
+    ".gitignore",
+    ".env.example",
+    ".python-version",
+    "src/{pkg}/sqlmesh_project/config.yaml",
+    "src/{pkg}/sqlmesh_project/external_models.yaml",
+]
+
+
+@pytest.fixture(scope="module")
+def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combination], Path]:
+    return render_project
+
+
+def package_of(project: Path) -> str:
+    return tomllib.loads((project / "pyproject.toml").read_text())["tool"]["dg"]["project"][
+        "root_module"
+    ]
+
+
+def text_files(project: Path) -> list[Path]:
+    paths = []
+    for relative in files_of(project):
+        try:
+            (project / relative).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        paths.append(relative)
+    return paths
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_no_cookiecutter_jinja_left(combination: Combination, rendered: Callable) -> None:
+    project = rendered(combination)
+    leftovers = []
+    for relative in text_files(project):
+        text = (project / relative).read_text(encoding="utf-8")
+        if COOKIECUTTER_LEFTOVER_RE.search(text) or (
+            "sqlmesh_project" not in relative.parts and JINJA_STATEMENT_RE.search(text)
+        ):
+            leftovers.append(str(relative))
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_expected_files_exist_and_removed_ones_do_not(
+    combination: Combination, rendered: Callable
+) -> None:
+    project = rendered(combination)
+    pkg = package_of(project)
+    missing = [p for p in EXPECTED_FILES if not (project / p.format(pkg=pkg)).is_file()]
+    assert missing == []
+    hybrid_in_template = [p for p in post_gen.HYBRID_ONLY if any(PROJECT_TEMPLATE_DIR.glob(p))]
+    hybrid_rendered = [p for p in post_gen.HYBRID_ONLY if any(project.glob(p))]
+    serverless_rendered = [p for p in post_gen.SERVERLESS_ONLY if any(project.glob(p))]
+    if combination.dagster_plus_deployment == "serverless":
+        assert hybrid_rendered == []
+    else:
+        assert hybrid_rendered == hybrid_in_template
+        assert serverless_rendered == []
+
+
+def _render_sqlmesh_jinja(text: str) -> str:
+    """Render SQLMesh's config Jinja the way SQLMesh does, with every env_var unset."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    return environment.from_string(text).render(env_var=lambda name, default=None: default or "x")
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_every_yaml_and_toml_file_parses(combination: Combination, rendered: Callable) -> None:
+    project = rendered(combination)
+    checked = 0
+    for relative in files_of(project):
+        path = project / relative
+        if path.suffix in {".yml", ".yaml"}:
+            text = path.read_text(encoding="utf-8")
+            if "sqlmesh_project" in relative.parts and ("{{" in text or "{%" in text):
+                text = _render_sqlmesh_jinja(text)
+            yaml.safe_load(text)
+            checked += 1
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text(encoding="utf-8"))
+            checked += 1
+    assert checked >= 3
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_ruff_passes(combination: Combination, rendered: Callable) -> None:
+    project = rendered(combination)
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"ruff {' '.join(command)}:\n{result.stdout}{result.stderr}"
+
+
+ENV_VAR_RE = re.compile(r"env_var\(\s*'([A-Z0-9_]+)'")
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_env_example_lists_every_variable_of_the_config(
+    combination: Combination, rendered: Callable
+) -> None:
+    project = rendered(combination)
+    pkg = package_of(project)
+    config = "\n".join(
+        line
+        for line in (project / f"src/{pkg}/sqlmesh_project/config.yaml").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    )
+    documented = {
+        line.split("=", 1)[0]
+        for line in (project / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert set(ENV_VAR_RE.findall(config)) - documented == set()
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_no_credential_like_strings(
+    combination: Combination, rendered: Callable, default_project: Path
+) -> None:
+    """detect-secrets (the scanner the commit hooks run) finds nothing in any rendered file.
+
+    The defaults are scanned whole; other variants only where they differ from the defaults
+    (the scan is the slow part, and identical files cannot hold new findings).
+    """
+    project = rendered(combination)
+    files = [
+        str(relative)
+        for relative in files_of(project)
+        if not (default_project / relative).is_file()
+        or project == default_project
+        or (default_project / relative).read_bytes() != (project / relative).read_bytes()
+    ]
+    assert files
+    result = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", *files],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    findings = json.loads(result.stdout)["results"]
+    assert findings == {}
+
+
+def test_secret_scan_finds_a_planted_credential(tmp_path: Path) -> None:
+    """The scan above is not vacuous: a credential-like line is reported."""
+    # Built at run time so this file itself holds no credential-like literal.
+    key = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYzEXAMPLEKEY"
+    (tmp_path / "settings.env").write_text(f'AWS_SECRET_ACCESS_KEY="{key}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "detect_secrets", "scan", "settings.env"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout)["results"] != {}

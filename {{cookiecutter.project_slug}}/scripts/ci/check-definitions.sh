@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Loads the Dagster definitions the way a deployment does, on the CI gateway (DuckDB, no
+# credentials): apply the project to the gateway's `prod` environment, prepare the manifest from it,
+# then `dg check defs`. Catches models that do not run and definitions that do not load.
+# shellcheck source=scripts/ci/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+export SQLMESH_GATEWAY="${SQLMESH_GATEWAY:-ci}"
+
+log "sqlmesh plan prod --auto-apply (gateway ${SQLMESH_GATEWAY})"
+sqlmesh plan prod --auto-apply --no-prompts
+log "sqlmesh-dagster prepare (gateway ${SQLMESH_GATEWAY}, environment prod)"
+SQLMESH_ENVIRONMENT=prod uv run --frozen sqlmesh-dagster prepare
+log "dg check defs"
+uv run --frozen dg check defs

@@ -1,0 +1,43 @@
+"""SQLMesh → Dagster: SQLMesh models as Dagster assets, audits as asset checks, `sqlmesh run` to materialize.
+
+Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared manifest
+(`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run (`runner.py`).
+Planning and applying stay with the SQLMesh CLI (in CI).
+"""
+
+from __future__ import annotations
+
+from .assets import (
+    finest_cron,
+    project_specs,
+    sqlmesh_assets,
+    sqlmesh_definitions,
+    sqlmesh_schedule,
+)
+from .errors import SQLMeshIntegrationError
+from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
+from .project import SQLMeshProject, environment_from_env, pull_request_environment
+from .resource import SQLMeshResource
+from .specs import SQLMeshSpecs, build_specs
+from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
+
+__all__ = [
+    "Manifest",
+    "SQLMeshExternalTable",
+    "SQLMeshIntegrationError",
+    "SQLMeshModel",
+    "SQLMeshProject",
+    "SQLMeshResource",
+    "SQLMeshSpecs",
+    "SQLMeshTranslator",
+    "SQLMeshTranslatorSettings",
+    "build_specs",
+    "environment_from_env",
+    "finest_cron",
+    "load_manifest",
+    "project_specs",
+    "pull_request_environment",
+    "sqlmesh_assets",
+    "sqlmesh_definitions",
+    "sqlmesh_schedule",
+]

@@ -1,0 +1,161 @@
+"""`@sqlmesh_assets`: one subsettable multi-asset for all SQLMesh models, plus helpers for the project's defs."""
+
+# No `from __future__ import annotations`: Dagster checks the asset function's `context` annotation at
+# definition time against the real class, and a string annotation fails that check.
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import dagster as dg
+from croniter import croniter
+
+from .manifest import Manifest, load_manifest
+from .project import SQLMeshProject
+from .resource import SQLMeshResource
+from .specs import SQLMeshSpecs, build_specs
+from .translator import SQLMeshTranslator, dagster_cron
+
+DEFAULT_POOL = "sqlmesh"
+
+
+def sqlmesh_assets(
+    *,
+    project: SQLMeshProject,
+    specs: SQLMeshSpecs | None = None,
+    manifest: Manifest | None = None,
+    translator: SQLMeshTranslator | None = None,
+    name: str = "sqlmesh_models",
+    pool: str | None = DEFAULT_POOL,
+    op_tags: dict[str, Any] | None = None,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """Decorates a function into one multi-asset holding every model of the SQLMesh project.
+
+    The multi-asset is subsettable: materializing any selection runs the decorated function once, and
+    `SQLMeshResource.run` runs one `sqlmesh run` for exactly those models. Audits become asset checks.
+
+    Args:
+        project: The SQLMesh project.
+        specs: Specs already built with :func:`project_specs` (so they are built once per load).
+        manifest: The prepared manifest; read (and refreshed locally when stale) from the project when None.
+        translator: Maps models to asset fields; the default translator when None.
+        name: The op's name.
+        pool: The Dagster concurrency pool of the step; runs in one pool queue when the pool is limited.
+        op_tags: Extra op tags.
+
+    Example:
+        >>> @sqlmesh_assets(project=project)  # doctest: +SKIP
+        ... def sqlmesh_models(context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource):
+        ...     yield from sqlmesh.run(context)
+    """
+    specs = specs or project_specs(project, manifest=manifest, translator=translator)
+
+    def decorator(function: Callable[..., Any]) -> dg.AssetsDefinition:
+        return dg.multi_asset(
+            name=name,
+            specs=specs.assets,
+            check_specs=specs.checks,
+            can_subset=True,
+            pool=pool,
+            op_tags=op_tags,
+        )(function)
+
+    return decorator
+
+
+def sqlmesh_definitions(
+    project: SQLMeshProject,
+    *,
+    translator: SQLMeshTranslator | None = None,
+    manifest: Manifest | None = None,
+    resource: SQLMeshResource | None = None,
+    name: str = "sqlmesh_models",
+    pool: str | None = DEFAULT_POOL,
+) -> dg.Definitions:
+    """Everything a code location needs for a SQLMesh project, in one call.
+
+    The models' multi-asset (with the audits as checks), the external tables as external assets, the
+    `sqlmesh` resource and a schedule on the finest cron. To change what the step does, use
+    :func:`sqlmesh_assets` with a function of your own instead.
+
+    Args:
+        project: The SQLMesh project.
+        translator: Maps models to asset fields; the default translator when None.
+        manifest: The prepared manifest; read (and refreshed locally when stale) when None.
+        resource: The resource runs use; one for `project` with defaults when None.
+        name: The op's name.
+        pool: The Dagster concurrency pool of the step.
+    """
+    manifest = manifest or load_manifest(project)
+    specs = project_specs(project, manifest=manifest, translator=translator)
+    assets = dg.multi_asset(
+        name=name,
+        specs=specs.assets,
+        check_specs=specs.checks,
+        can_subset=True,
+        pool=pool,
+        required_resource_keys={"sqlmesh"},
+    )(_run_selected_models)
+    return dg.Definitions(
+        assets=[assets, *specs.external_assets],
+        schedules=[sqlmesh_schedule(assets, [model.cron for model in manifest.models])]
+        if manifest.models
+        else [],
+        resources={"sqlmesh": resource or SQLMeshResource.for_project(project)},
+    )
+
+
+def _run_selected_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    """Runs `sqlmesh run` for the selected models (the default body of the multi-asset)."""
+    resource: SQLMeshResource = context.resources.sqlmesh
+    yield from resource.run(context)
+
+
+def project_specs(
+    project: SQLMeshProject,
+    *,
+    manifest: Manifest | None = None,
+    translator: SQLMeshTranslator | None = None,
+) -> SQLMeshSpecs:
+    """The specs of a project (manifest read, and refreshed locally when stale, when not given)."""
+    manifest = manifest or load_manifest(project)
+    return build_specs(manifest, translator or SQLMeshTranslator(), project.project_dir)
+
+
+def finest_cron(crons: Iterable[str]) -> str:
+    """The cron among `crons` that fires most often (as a five-field cron string).
+
+    Example:
+        >>> finest_cron(["@daily", "@hourly"])
+        '0 * * * *'
+    """
+    candidates = sorted({dagster_cron(cron) for cron in crons})
+    if not candidates:
+        raise ValueError("No crons given: the SQLMesh project has no models.")
+    return min(candidates, key=_cron_period_seconds)
+
+
+def sqlmesh_schedule(
+    assets: dg.AssetsDefinition,
+    crons: Sequence[str],
+    *,
+    name: str = "sqlmesh_due_models",
+) -> dg.ScheduleDefinition:
+    """A schedule that materializes every SQLMesh asset on the finest cron of the project.
+
+    SQLMesh runs only the intervals that are due, so running everything on the finest cron runs each model
+    on its own cron, with one SQLMesh run per tick.
+    """
+    return dg.ScheduleDefinition(
+        name=name,
+        target=dg.AssetSelection.assets(assets),
+        cron_schedule=finest_cron(crons),
+        execution_timezone="UTC",
+        description="Runs the SQLMesh models that are due (SQLMesh decides) on the finest cron.",
+    )
+
+
+def _cron_period_seconds(cron: str) -> float:
+    iterator = croniter(cron)
+    first = iterator.get_next(float)
+    second = iterator.get_next(float)
+    return float(second - first)

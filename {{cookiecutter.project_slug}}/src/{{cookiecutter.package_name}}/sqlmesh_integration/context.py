@@ -1,0 +1,93 @@
+"""Opening a SQLMesh `Context` for a project (imported lazily: it imports SQLMesh).
+
+Two fixes over a bare `Context(paths=...)`:
+- relative DuckDB paths in `config.yaml` resolve against the project's working folder (the repository root)
+  instead of the process's current folder, so Dagster and the CLI open the same database file;
+- a console of ours can be installed for the context alone, without replacing SQLMesh's global console.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+from sqlmesh.core.config import Config
+from sqlmesh.core.config.connection import DuckDBConnectionConfig
+from sqlmesh.core.config.loader import load_configs
+from sqlmesh.core.context import Context
+
+from .project import SQLMeshProject
+
+if t.TYPE_CHECKING:
+    from sqlmesh.core.console import Console
+
+
+def load_config(project: SQLMeshProject) -> Config:
+    """Returns the project's SQLMesh config with relative DuckDB paths made absolute."""
+    configs = load_configs("config", Config, [project.project_dir])
+    config = next(iter(configs.values()))
+    base = project.resolved_working_dir
+    gateways = {
+        name: gateway.model_copy(
+            update={
+                "connection": _absolute_duckdb(gateway.connection, base),
+                "state_connection": _absolute_duckdb(gateway.state_connection, base),
+            }
+        )
+        for name, gateway in config.gateways.items()
+    }
+    return config.model_copy(update={"gateways": gateways})
+
+
+def open_context(
+    project: SQLMeshProject,
+    *,
+    load: bool = True,
+    console: Console | None = None,
+) -> Context:
+    """Returns a SQLMesh context for the project.
+
+    Args:
+        project: The project.
+        load: Whether to load the models from the files. A run does not need them: `Context.run`
+            evaluates the snapshots stored in the environment's state.
+        console: A console for this context only (SQLMesh's global console is left alone).
+    """
+    config = load_config(project)
+    context = Context(
+        paths=[project.project_dir],
+        config={project.project_dir.absolute(): config},
+        gateway=project.gateway,
+        load=load,
+    )
+    if console is not None:
+        context.console = console
+    return context
+
+
+def gateway_name(project: SQLMeshProject, config: Config) -> str:
+    """The gateway a context for this project uses."""
+    return project.gateway or config.default_gateway_name
+
+
+def duckdb_database_path(project: SQLMeshProject) -> Path | None:
+    """The DuckDB file the project's gateway writes to, or None for other engines or in-memory."""
+    config = load_config(project)
+    gateway = config.gateways.get(gateway_name(project, config))
+    connection = gateway.connection if gateway else None
+    if isinstance(connection, DuckDBConnectionConfig) and connection.database:
+        if connection.database != ":memory:":
+            return Path(connection.database)
+    return None
+
+
+def _absolute_duckdb(connection: t.Any, base: Path) -> t.Any:
+    if not isinstance(connection, DuckDBConnectionConfig) or not connection.database:
+        return connection
+    database = connection.database
+    if database == ":memory:" or database.startswith(("md:", "motherduck:")) or "://" in database:
+        return connection
+    path = Path(database)
+    if path.is_absolute():
+        return connection
+    return connection.model_copy(update={"database": str(base / path)})

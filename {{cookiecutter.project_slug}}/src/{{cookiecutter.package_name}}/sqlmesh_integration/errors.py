@@ -1,0 +1,135 @@
+"""Errors raised by the SQLMesh integration.
+
+Every error derives from :class:`SQLMeshIntegrationError`, and every message names the object, what was
+observed and the command or change that fixes it, so a failed Dagster run tells the user what to do next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+
+class SQLMeshIntegrationError(Exception):
+    """Base class of every error this integration raises."""
+
+
+class ManifestMissingError(SQLMeshIntegrationError):
+    """The prepared manifest does not exist where a deployment expects it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"No SQLMesh manifest at {path}: run `sqlmesh-dagster prepare` before building the "
+            "deployment (CI does this before the Dagster+ deploy step)."
+        )
+
+
+class ManifestStaleError(SQLMeshIntegrationError):
+    """The prepared manifest was built from other SQLMesh project files than the ones deployed."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"The SQLMesh manifest at {path} was prepared from different project files than the ones "
+            "deployed: run `sqlmesh-dagster prepare` after the last model change and deploy again."
+        )
+
+
+class ManifestInvalidError(SQLMeshIntegrationError):
+    """The manifest file cannot be read (corrupt, or written by another version)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"The SQLMesh manifest at {path} cannot be read ({reason}): run "
+            "`sqlmesh-dagster prepare` to write it again."
+        )
+
+
+class ProjectLoadError(SQLMeshIntegrationError):
+    """SQLMesh could not load the project to prepare the manifest."""
+
+    def __init__(self, project_dir: str, cause: BaseException) -> None:
+        super().__init__(
+            f"SQLMesh could not load the project at {project_dir} ({type(cause).__name__}: "
+            f"{_first_line(cause)}): fix the model or config it names, then run "
+            "`sqlmesh-dagster prepare` again."
+        )
+
+
+class EnvironmentNotFoundError(SQLMeshIntegrationError):
+    """The target SQLMesh environment has never been planned and applied."""
+
+    def __init__(self, environment: str, plan_command: str) -> None:
+        super().__init__(
+            f"SQLMesh environment `{environment}` does not exist in the state database: "
+            f"apply it first with `{plan_command}`."
+        )
+
+
+class ModelsNotAppliedError(SQLMeshIntegrationError):
+    """The selected models' code differs from what was applied to the environment."""
+
+    def __init__(
+        self, environment: str, models: Iterable[str], plan_command: str
+    ) -> None:
+        self.models = sorted(models)
+        listed = ", ".join(f"`{name}`" for name in self.models)
+        super().__init__(
+            f"Model(s) {listed} changed since they were applied to `{environment}` (or were never "
+            f"applied): run `{plan_command}` first, then materialize again."
+        )
+
+
+class StateConnectionError(SQLMeshIntegrationError):
+    """The SQLMesh state database or the warehouse could not be reached."""
+
+    def __init__(self, gateway: str, cause: BaseException) -> None:
+        super().__init__(
+            f"SQLMesh could not connect for gateway `{gateway}` ({type(cause).__name__}: "
+            f"{_first_line(cause)}): check the connection settings and credentials of that gateway "
+            "in config.yaml and the environment variables they read."
+        )
+
+
+class RunLockTimeoutError(SQLMeshIntegrationError):
+    """Another SQLMesh run held the DuckDB lock for longer than allowed."""
+
+    def __init__(self, lock_path: str, timeout_seconds: float) -> None:
+        super().__init__(
+            f"Another SQLMesh run held the lock {lock_path} for more than {timeout_seconds:.0f} s: "
+            "wait for it to finish (or stop it), or raise `lock_timeout_seconds` on the "
+            "SQLMesh resource."
+        )
+
+
+class ModelRunFailedError(SQLMeshIntegrationError):
+    """SQLMesh reported failed models; the ones that succeeded were already reported."""
+
+    def __init__(
+        self, failures: Mapping[str, str], skipped: Iterable[str], environment: str
+    ) -> None:
+        self.failures = dict(failures)
+        self.skipped = sorted(skipped)
+        lines = [f"- {name}: {cause}" for name, cause in sorted(self.failures.items())]
+        message = (
+            f"SQLMesh failed {len(self.failures)} model(s) in `{environment}`; fix them and "
+            "materialize again (the missing intervals are filled by the next run):\n"
+            + "\n".join(lines)
+        )
+        if self.skipped:
+            message += "\nNot run because an upstream model failed: " + ", ".join(self.skipped)
+        super().__init__(message)
+
+
+class RunFailedError(SQLMeshIntegrationError):
+    """SQLMesh's run failed without naming a model (engine or state error)."""
+
+    def __init__(self, environment: str, cause: BaseException | None = None) -> None:
+        detail = f" ({type(cause).__name__}: {_first_line(cause)})" if cause else ""
+        super().__init__(
+            f"`sqlmesh run` for `{environment}` failed{detail}: see the SQLMesh log lines above, "
+            "fix the cause and materialize again."
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"

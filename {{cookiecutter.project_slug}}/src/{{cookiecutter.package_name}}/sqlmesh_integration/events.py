@@ -1,0 +1,305 @@
+"""A SQLMesh console that turns evaluation progress into Dagster results as each model finishes.
+
+SQLMesh reports progress through its console: one `update_snapshot_evaluation_progress` per evaluated batch
+(`duration_ms` is None when the batch failed), non-blocking audit failures as warnings, and, at the end, the
+failed and skipped models. :class:`DagsterEventConsole` keeps per-model bookkeeping and, when a model's last
+batch succeeds, puts a `MaterializeResult` and its `AssetCheckResult`s on a queue that the Dagster step drains
+while SQLMesh keeps running. Nothing is reported that SQLMesh did not report: a model is materialized only when
+every batch it was due for evaluated successfully, and an audit is reported only when SQLMesh ran it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import re
+import threading
+import typing as t
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import dagster as dg
+from sqlmesh.core.console import NoopConsole
+from sqlmesh.utils.errors import NodeAuditsErrors
+
+if t.TYPE_CHECKING:
+    from sqlmesh.core.snapshot import Snapshot
+    from sqlmesh.utils.concurrency import NodeExecutionFailedError
+
+logger = logging.getLogger(__name__)
+
+# SQLMesh's AuditError text: "'<audit>' audit error: <n> row(s) failed".
+_AUDIT_WARNING = re.compile(r"'(?P<audit>[^']+)' audit error: (?P<count>\d+) rows? failed")
+
+
+@dataclass(frozen=True)
+class CheckTarget:
+    """A Dagster check that stands for one SQLMesh audit."""
+
+    check_name: str
+    audit_name: str
+    blocking: bool
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """What a run reports for one selected model."""
+
+    model_name: str
+    asset_key: dg.AssetKey
+    checks: tuple[CheckTarget, ...] = ()
+
+
+@dataclass
+class ModelProgress:
+    """What SQLMesh reported so far for one model in this run."""
+
+    snapshot: Snapshot
+    planned_batches: int
+    intervals: list[tuple[int, int]] = field(default_factory=list)
+    duration_ms: int = 0
+    rows_processed: int | None = None
+    audits_passed: list[int] = field(default_factory=list)
+    audits_failed: list[int] = field(default_factory=list)
+    audit_warnings: dict[str, int] = field(default_factory=dict)
+    failed: bool = False
+    reported: bool = False
+
+
+@dataclass(frozen=True)
+class ModelFailure:
+    """A model SQLMesh reported as failed, with its cause and any blocking audit failures."""
+
+    model_name: str
+    cause: str
+    audit_failures: Mapping[str, int]
+
+
+class RunFinished:
+    """Sentinel put on the queue when `Context.run` returned or raised."""
+
+
+DagsterEvent = dg.MaterializeResult | dg.AssetCheckResult
+
+
+class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
+    """Collects SQLMesh run progress and queues Dagster results per finished model.
+
+    Args:
+        targets: The selected models by SQLMesh name; models SQLMesh runs outside it are not reported.
+        environment: The SQLMesh environment, for metadata.
+    """
+
+    def __init__(self, targets: Mapping[str, ModelTarget], environment: str) -> None:
+        super().__init__()
+        self.targets = dict(targets)
+        self.environment = environment
+        self.events: queue.Queue[DagsterEvent | RunFinished] = queue.Queue()
+        self.progress: dict[str, ModelProgress] = {}
+        self.failures: dict[str, ModelFailure] = {}
+        self.skipped: set[str] = set()
+        self._current = threading.local()
+        self._lock = threading.Lock()
+
+    # SQLMesh console API -----------------------------------------------------------------------------
+
+    def start_evaluation_progress(
+        self,
+        batched_intervals: Mapping[Snapshot, t.Sequence[tuple[int, int]]],
+        environment_naming_info: t.Any,
+        default_catalog: str | None,
+        audit_only: bool = False,
+    ) -> None:
+        with self._lock:
+            for snapshot, intervals in batched_intervals.items():
+                if snapshot.name in self.targets:
+                    self.progress[snapshot.name] = ModelProgress(snapshot, len(intervals))
+
+    def start_snapshot_evaluation_progress(self, snapshot: Snapshot, audit_only: bool = False) -> None:
+        self._current.name = snapshot.name
+
+    def update_snapshot_evaluation_progress(
+        self,
+        snapshot: Snapshot,
+        interval: tuple[int, int],
+        batch_idx: int,
+        duration_ms: int | None,
+        num_audits_passed: int,
+        num_audits_failed: int,
+        audit_only: bool = False,
+        execution_stats: t.Any = None,
+        auto_restatement_triggers: t.Any = None,
+    ) -> None:
+        with self._lock:
+            progress = self.progress.get(snapshot.name)
+            if progress is None:
+                return
+            if duration_ms is None:
+                progress.failed = True
+                return
+            progress.intervals.append((int(interval[0]), int(interval[1])))
+            progress.duration_ms += duration_ms
+            progress.audits_passed.append(num_audits_passed)
+            progress.audits_failed.append(num_audits_failed)
+            rows = getattr(execution_stats, "total_rows_processed", None)
+            if rows is not None:
+                progress.rows_processed = (progress.rows_processed or 0) + int(rows)
+            if len(progress.intervals) == progress.planned_batches and not progress.failed:
+                progress.reported = True
+                for event in self._model_events(self.targets[snapshot.name], progress):
+                    self.events.put(event)
+
+    def log_warning(self, short_message: str, long_message: str | None = None) -> None:
+        name = getattr(self._current, "name", None)
+        match = _AUDIT_WARNING.search(long_message or short_message)
+        if name and match:
+            with self._lock:
+                progress = self.progress.get(name)
+                if progress is not None:
+                    audit = match.group("audit")
+                    progress.audit_warnings[audit] = progress.audit_warnings.get(audit, 0) + int(
+                        match.group("count")
+                    )
+        logger.warning(short_message.strip())
+
+    def log_error(self, message: str, *args: t.Any, **kwargs: t.Any) -> None:
+        logger.error(message.strip())
+
+    def log_status_update(self, message: str) -> None:
+        logger.info(message.strip())
+
+    def log_skipped_models(self, snapshot_names: set[str]) -> None:
+        with self._lock:
+            self.skipped.update(snapshot_names)
+
+    def log_failed_models(self, errors: list[NodeExecutionFailedError[t.Any]]) -> None:
+        with self._lock:
+            for error in errors:
+                name = _node_name(error.node)
+                cause = error.__cause__ or error
+                audit_failures: dict[str, int] = {}
+                if isinstance(cause, NodeAuditsErrors):
+                    for audit_error in cause.errors:
+                        audit_failures[audit_error.audit_name] = (
+                            audit_failures.get(audit_error.audit_name, 0) + audit_error.count
+                        )
+                    text = "blocking audit(s) failed: " + ", ".join(
+                        f"{audit} ({count} rows)" for audit, count in audit_failures.items()
+                    )
+                else:
+                    text = f"{type(cause).__name__}: {_first_line(cause)}"
+                self.failures[name] = ModelFailure(name, text, audit_failures)
+
+    # Results -------------------------------------------------------------------------------------------
+
+    def failure_check_results(self) -> list[dg.AssetCheckResult]:
+        """Check results for blocking audits that failed (their model is not materialized)."""
+        results = []
+        for name, failure in self.failures.items():
+            target = self.targets.get(name)
+            if target is None:
+                continue
+            for check in target.checks:
+                count = failure.audit_failures.get(check.audit_name)
+                if count is None or _is_ambiguous(target, check):
+                    continue
+                results.append(
+                    dg.AssetCheckResult(
+                        asset_key=target.asset_key,
+                        check_name=check.check_name,
+                        passed=False,
+                        severity=dg.AssetCheckSeverity.ERROR,
+                        metadata={"sqlmesh/failed_rows": count},
+                    )
+                )
+        return results
+
+    def _model_events(self, target: ModelTarget, progress: ModelProgress) -> list[DagsterEvent]:
+        snapshot = progress.snapshot
+        intervals = sorted(progress.intervals)
+        metadata: dict[str, t.Any] = {
+            "sqlmesh/environment": self.environment,
+            "sqlmesh/snapshot_version": snapshot.version,
+            "sqlmesh/physical_table": snapshot.table_name(),
+            "sqlmesh/intervals": dg.MetadataValue.text(
+                "\n".join(f"{_iso(start)} – {_iso(end)}" for start, end in intervals)
+            ),
+            "sqlmesh/interval_count": len(intervals),
+            "sqlmesh/interval_end": _iso(intervals[-1][1]),
+            "sqlmesh/duration_seconds": round(progress.duration_ms / 1000, 3),
+        }
+        if progress.rows_processed is not None:
+            metadata["sqlmesh/rows_processed"] = progress.rows_processed
+        events: list[DagsterEvent] = [
+            dg.MaterializeResult(
+                asset_key=target.asset_key,
+                metadata=metadata,
+                data_version=dg.DataVersion(data_version(snapshot.version, intervals)),
+            )
+        ]
+        events.extend(self._audit_results(target, progress))
+        return events
+
+    def _audit_results(
+        self, target: ModelTarget, progress: ModelProgress
+    ) -> list[dg.AssetCheckResult]:
+        all_ran = all(
+            passed + failed == len(target.checks)
+            for passed, failed in zip(progress.audits_passed, progress.audits_failed, strict=True)
+        )
+        results = []
+        for check in target.checks:
+            failed_rows = progress.audit_warnings.get(check.audit_name)
+            if _is_ambiguous(target, check) and (failed_rows or not all_ran):
+                continue  # two checks share an audit name: SQLMesh's report cannot tell them apart
+            if failed_rows is not None:
+                results.append(
+                    dg.AssetCheckResult(
+                        asset_key=target.asset_key,
+                        check_name=check.check_name,
+                        passed=False,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        metadata={"sqlmesh/failed_rows": failed_rows},
+                    )
+                )
+            elif all_ran:
+                results.append(
+                    dg.AssetCheckResult(
+                        asset_key=target.asset_key,
+                        check_name=check.check_name,
+                        passed=True,
+                        metadata={"sqlmesh/failed_rows": 0},
+                    )
+                )
+            else:
+                logger.warning(
+                    "SQLMesh did not run every audit of %s; `%s` is not reported.",
+                    target.model_name,
+                    check.check_name,
+                )
+        return results
+
+
+def data_version(snapshot_version: str | None, intervals: t.Sequence[tuple[int, int]]) -> str:
+    """A data version from the snapshot version and the intervals this run wrote."""
+    text = f"{snapshot_version}|" + ";".join(f"{start}-{end}" for start, end in intervals)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_ambiguous(target: ModelTarget, check: CheckTarget) -> bool:
+    return sum(1 for other in target.checks if other.audit_name == check.audit_name) > 1
+
+
+def _node_name(node: t.Any) -> str:
+    return str(getattr(node, "snapshot_name", None) or getattr(node, "name", None) or node)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+def _iso(timestamp_ms: int) -> str:
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,197 @@
+"""Preparing the manifest from a SQLMesh context (imports SQLMesh; never imported at definition load).
+
+The manifest is built from the project files; the SQLMesh state is read, when reachable, only to learn the
+versions and physical tables of snapshots that were already applied. Preparing never plans or applies anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+from importlib.metadata import version as package_version
+
+from sqlglot import exp
+
+from .context import load_config, open_context
+from .errors import ProjectLoadError
+from .manifest import (
+    Manifest,
+    SQLMeshAudit,
+    SQLMeshColumn,
+    SQLMeshExternalTable,
+    SQLMeshModel,
+    project_fingerprint,
+)
+from .project import SQLMeshProject
+
+if t.TYPE_CHECKING:
+    from sqlmesh.core.context import Context
+    from sqlmesh.core.model import Model
+    from sqlmesh.core.snapshot import Snapshot
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Manifest:
+    """Loads the SQLMesh project and returns its manifest.
+
+    Args:
+        project: The SQLMesh project.
+        read_state: Read applied snapshot versions from the state database. When the state cannot be reached
+            the manifest is still prepared, with versions computed from the code alone.
+
+    Raises:
+        ProjectLoadError: SQLMesh could not load the project (a model or config error).
+    """
+    fingerprint = project_fingerprint(project)
+    try:
+        config = load_config(project)
+        context = open_context(project, load=True)
+    except Exception as error:
+        raise ProjectLoadError(str(project.project_dir), error) from error
+    try:
+        snapshots = _snapshots(context, read_state=read_state)
+        gateway = project.gateway or config.default_gateway_name
+        connection = config.get_gateway(gateway).connection
+        engine = connection.type_ if connection is not None else context.engine_adapter.dialect
+        models = [
+            _model_entry(project, context.models[name], snapshots[name], context.config.dialect)
+            for name in context.dag.sorted
+            if name in context.models and not context.models[name].kind.is_external
+        ]
+        return Manifest(
+            project_fingerprint=fingerprint,
+            gateway=gateway,
+            engine=str(engine),
+            dialect=context.config.dialect or "",
+            default_catalog=context.default_catalog,
+            sqlmesh_version=package_version("sqlmesh"),
+            models=tuple(models),
+            external_tables=tuple(_external_tables(context, {model.name for model in models})),
+        )
+    finally:
+        context.close()
+
+
+def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
+    if read_state:
+        try:
+            return dict(context.snapshots)
+        except Exception as error:  # the state database is optional for preparing
+            logger.warning(
+                "SQLMesh state not reachable (%s); preparing the manifest from the code alone.",
+                error,
+            )
+    # Same snapshots as `Context.snapshots`, without the state look-up of applied versions.
+    return dict(context._nodes_to_snapshots(dict(context.models)))
+
+
+def _model_entry(
+    project: SQLMeshProject, model: Model, snapshot: Snapshot, default_dialect: str | None
+) -> SQLMeshModel:
+    table = exp.to_table(model.fqn)
+    column_descriptions = model.column_descriptions or {}
+    columns = tuple(
+        SQLMeshColumn(
+            name=name,
+            type=data_type.sql(dialect=model.dialect),
+            description=column_descriptions.get(name),
+        )
+        for name, data_type in (model.columns_to_types or {}).items()
+    )
+    version = snapshot.version or snapshot.fingerprint.to_version()
+    time_column = getattr(model, "time_column", None)
+    return SQLMeshModel(
+        name=model.fqn,
+        catalog=table.catalog or None,
+        schema=table.db,
+        table=table.name,
+        kind=model.kind.name.value if hasattr(model.kind.name, "value") else str(model.kind.name),
+        dialect=model.dialect or default_dialect or "",
+        cron=str(model.cron),
+        interval_unit=model.interval_unit.value if model.interval_unit else None,
+        start=str(model.start) if model.start is not None else None,
+        description=model.description,
+        owner=model.owner,
+        tags=tuple(model.tags),
+        columns=columns,
+        grains=tuple(grain.sql(dialect=model.dialect) for grain in model.grains),
+        time_column=time_column.column.sql(dialect=model.dialect) if time_column else None,
+        depends_on=tuple(sorted(model.depends_on)),
+        audits=tuple(_audits(model)),
+        file_path=_relative_path(project, model),
+        snapshot_identifier=snapshot.snapshot_id.identifier,
+        snapshot_version=version,
+        physical_table=snapshot.table_name() if snapshot.version else None,
+    )
+
+
+def _audits(model: Model) -> list[SQLMeshAudit]:
+    entries: list[SQLMeshAudit] = []
+    for audit, arguments in model.audits_with_args:
+        if audit.skip:
+            continue  # SQLMesh never runs it: no check that could only ever be "not run"
+        blocking_argument = arguments.get("blocking")
+        blocking = (
+            blocking_argument == exp.true() if blocking_argument is not None else audit.blocking
+        )
+        entries.append(
+            SQLMeshAudit(
+                name=audit.name,
+                blocking=bool(blocking),
+                arguments={
+                    key: value.sql(dialect=model.dialect)
+                    for key, value in sorted(arguments.items())
+                    if key != "blocking"
+                },
+            )
+        )
+    return entries
+
+
+def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExternalTable]:
+    declared = {
+        name: model for name, model in context.models.items() if model.kind.is_external
+    }
+    referenced = {
+        dependency
+        for model in context.models.values()
+        if model.fqn in model_names
+        for dependency in model.depends_on
+        if dependency not in model_names
+    }
+    tables = []
+    for name in sorted(referenced | set(declared)):
+        table = exp.to_table(name)
+        model = declared.get(name)
+        column_descriptions = (model.column_descriptions or {}) if model else {}
+        tables.append(
+            SQLMeshExternalTable(
+                name=name,
+                catalog=table.catalog or None,
+                schema=table.db,
+                table=table.name,
+                description=model.description if model else None,
+                columns=tuple(
+                    SQLMeshColumn(
+                        name=column,
+                        type=data_type.sql(dialect=model.dialect),
+                        description=column_descriptions.get(column),
+                    )
+                    for column, data_type in (model.columns_to_types or {}).items()
+                )
+                if model
+                else (),
+            )
+        )
+    return tables
+
+
+def _relative_path(project: SQLMeshProject, model: Model) -> str | None:
+    path = getattr(model, "_path", None)
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(project.project_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,136 @@
+"""Where the SQLMesh project lives, which gateway and which environment a run targets.
+
+The environment naming function here is the one CI uses too (`sqlmesh-dagster environment`), so the SQLMesh
+environment that a pull request's plan step creates is the one its Dagster+ branch deployment reads.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROD_ENVIRONMENT = "prod"
+MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
+
+# Files SQLMesh writes into (or next to) a project that are not project source.
+_IGNORED_PARTS = frozenset({".dagster", "logs", "__pycache__", ".cache", "target"})
+_IGNORED_SUFFIXES = (".duckdb", ".duckdb.wal", ".lock", ".pyc")
+
+
+def pull_request_environment(pull_request_id: str | int) -> str:
+    """Returns the SQLMesh environment name of a pull request.
+
+    Example:
+        >>> pull_request_environment(42)
+        'pr_42'
+    """
+    text = str(pull_request_id).strip()
+    if not re.fullmatch(r"[0-9]+", text):
+        raise ValueError(
+            f"Pull request id {text!r} is not a number: pass the pull request number, e.g. 42."
+        )
+    return f"pr_{text}"
+
+
+def environment_from_env(env: Mapping[str, str] | None = None) -> str:
+    """Returns the SQLMesh environment a run targets, from environment variables.
+
+    `SQLMESH_ENVIRONMENT` wins when set. In a Dagster+ branch deployment
+    (`DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT=1`) the pull request's environment is used, named from
+    `DAGSTER_CLOUD_PULL_REQUEST_ID`; otherwise `prod`.
+    """
+    env = os.environ if env is None else env
+    explicit = env.get("SQLMESH_ENVIRONMENT", "").strip()
+    if explicit:
+        return explicit
+    if env.get("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "").strip().lower() in {"1", "true"}:
+        pull_request = env.get("DAGSTER_CLOUD_PULL_REQUEST_ID", "").strip()
+        if pull_request:
+            return pull_request_environment(pull_request)
+    return PROD_ENVIRONMENT
+
+
+def is_deployment(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this process runs in a Dagster+ deployment (full or branch) rather than locally."""
+    env = os.environ if env is None else env
+    return bool(env.get("DAGSTER_CLOUD_DEPLOYMENT_NAME", "").strip())
+
+
+@dataclass(frozen=True)
+class SQLMeshProject:
+    """A SQLMesh project on disk and how Dagster reaches it.
+
+    Args:
+        project_dir: The folder holding SQLMesh's `config.yaml`, `models/`, `audits/`…
+        gateway: The SQLMesh gateway; None means the config's `default_gateway` (which the generated
+            config reads from `SQLMESH_GATEWAY`).
+        manifest_path: Where the prepared manifest is written and read; defaults to
+            `<project_dir>/.dagster/manifest.json`, inside the package so it ships with the code.
+        working_dir: The folder relative paths in `config.yaml` (the local DuckDB file) resolve against;
+            defaults to the repository root holding `pyproject.toml`, the folder the README runs every
+            command from, so the CLI and Dagster open the same database wherever Dagster was started.
+
+    Example:
+        >>> project = SQLMeshProject(Path("src/my_platform/sqlmesh_project"))  # doctest: +SKIP
+    """
+
+    project_dir: Path
+    gateway: str | None = None
+    manifest_path: Path | None = None
+    working_dir: Path | None = field(default=None)
+
+    @classmethod
+    def next_to(cls, module_file: str, folder: str = "sqlmesh_project") -> SQLMeshProject:
+        """Returns the project in `folder` beside (or above) the given module file."""
+        start = Path(module_file).absolute().parent
+        for candidate_parent in (start, *start.parents):
+            candidate = candidate_parent / folder
+            if (candidate / "config.yaml").exists() or (candidate / "config.py").exists():
+                return cls(candidate)
+        raise FileNotFoundError(
+            f"No SQLMesh project folder `{folder}` with a config.yaml above {start}: "
+            "pass its path to SQLMeshProject."
+        )
+
+    @property
+    def resolved_manifest_path(self) -> Path:
+        """The manifest path actually used."""
+        return self.manifest_path or self.project_dir / MANIFEST_RELATIVE_PATH
+
+    @property
+    def resolved_working_dir(self) -> Path:
+        """The folder relative DuckDB paths resolve against (see the class docstring)."""
+        if self.working_dir is not None:
+            return self.working_dir
+        project_dir = self.project_dir.resolve()
+        # An installed wheel also carries a pyproject.toml (dg reads it), in site-packages: not a root.
+        if "site-packages" not in project_dir.parts:
+            for parent in project_dir.parents:
+                if (parent / "pyproject.toml").exists():
+                    return parent
+        return Path.cwd()
+
+    def plan_command(self, environment: str) -> str:
+        """The CLI command that applies the current code to an environment."""
+        return f"sqlmesh -p {self._display_dir()} plan {environment}"
+
+    def source_files(self) -> list[Path]:
+        """The project's source files (what the manifest fingerprint covers), sorted."""
+        files = []
+        for path in self.project_dir.rglob("*"):
+            if not path.is_file():
+                continue
+            relative = path.relative_to(self.project_dir)
+            if _IGNORED_PARTS.intersection(relative.parts) or path.name.endswith(_IGNORED_SUFFIXES):
+                continue
+            files.append(path)
+        return sorted(files)
+
+    def _display_dir(self) -> str:
+        try:
+            return str(self.project_dir.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.project_dir)

@@ -1,0 +1,204 @@
+"""One SQLMesh run for a Dagster step: consistency check, lock, `Context.run`, streamed results.
+
+Imported only when a run starts (it imports SQLMesh), never when definitions load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import typing as t
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from .context import duckdb_database_path, open_context
+from .errors import (
+    EnvironmentNotFoundError,
+    ModelRunFailedError,
+    ModelsNotAppliedError,
+    RunFailedError,
+    SQLMeshIntegrationError,
+    StateConnectionError,
+)
+from .events import DagsterEventConsole, ModelTarget, RunFinished
+from .locking import database_lock
+from .project import SQLMeshProject
+
+if t.TYPE_CHECKING:
+    from sqlmesh.core.context import Context
+    from sqlmesh.core.snapshot import Snapshot
+    from sqlmesh.utils.date import TimeLike
+
+logger = logging.getLogger(__name__)
+
+RunEvent = dg.MaterializeResult | dg.AssetCheckResult | dg.AssetObservation
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run.
+
+    Attributes:
+        targets: The selected models by SQLMesh name, with their asset keys and selected checks.
+        expected_identifiers: The snapshot identifier each selected model has in the deployed code.
+        environment: The SQLMesh environment to run.
+        execution_time: SQLMesh's execution time (UTC); now when None.
+    """
+
+    targets: Mapping[str, ModelTarget]
+    expected_identifiers: Mapping[str, str]
+    environment: str
+    execution_time: datetime | None = None
+
+
+def run_models(
+    project: SQLMeshProject, request: RunRequest, *, lock_timeout_seconds: float = 3600.0
+) -> Iterator[RunEvent]:
+    """Runs the selected models with one `Context.run` and yields Dagster results as SQLMesh reports them.
+
+    Raises:
+        EnvironmentNotFoundError: the environment was never applied.
+        ModelsNotAppliedError: a selected model's code differs from what the environment holds.
+        ModelRunFailedError: SQLMesh reported failed models (after the successful ones were yielded).
+        RunFailedError: the run failed without naming a model.
+        StateConnectionError: the state database or warehouse could not be reached.
+    """
+    console = DagsterEventConsole(request.targets, request.environment)
+    gateway = project.gateway or "default"
+    with database_lock(duckdb_database_path(project), lock_timeout_seconds):
+        try:
+            context = open_context(project, load=False, console=console)
+            stored = environment_snapshots(context, project, request.environment)
+        except SQLMeshIntegrationError:
+            raise
+        except Exception as error:
+            raise StateConnectionError(gateway, error) from error
+        try:
+            refuse_unapplied_models(project, request, stored)
+            yield from _stream_run(context, request, console)
+            yield from console.failure_check_results()
+            yield from up_to_date_observations(request, stored, console)
+            if console.failures:
+                raise ModelRunFailedError(
+                    {name: failure.cause for name, failure in console.failures.items()},
+                    console.skipped,
+                    request.environment,
+                )
+        finally:
+            context.close()
+
+
+def environment_snapshots(
+    context: Context, project: SQLMeshProject, environment: str
+) -> dict[str, Snapshot]:
+    """The snapshots applied to the environment, by model name (one state read)."""
+    stored = context.state_reader.get_environment(environment)
+    if stored is None:
+        raise EnvironmentNotFoundError(environment, project.plan_command(environment))
+    snapshots = context.state_reader.get_snapshots(stored.snapshots)
+    return {snapshot.name: snapshot for snapshot in snapshots.values()}
+
+
+def refuse_unapplied_models(
+    project: SQLMeshProject, request: RunRequest, stored: Mapping[str, Snapshot]
+) -> None:
+    """Raises when a selected model's code is not the code applied to the environment."""
+    changed = [
+        name
+        for name, identifier in request.expected_identifiers.items()
+        if name not in stored or stored[name].snapshot_id.identifier != identifier
+    ]
+    if changed:
+        raise ModelsNotAppliedError(
+            request.environment,
+            [_display(name) for name in changed],
+            project.plan_command(request.environment),
+        )
+
+
+def up_to_date_observations(
+    request: RunRequest, stored: Mapping[str, Snapshot], console: DagsterEventConsole
+) -> Iterator[dg.AssetObservation]:
+    """An observation (and a log line) for each selected model SQLMesh had nothing due for."""
+    for name, target in request.targets.items():
+        if name in console.progress or name in console.failures or name in console.skipped:
+            continue
+        snapshot = stored.get(name)
+        interval_end = _latest_interval_end(snapshot) if snapshot else None
+        through = interval_end or "no interval yet (its start is in the future)"
+        logger.info(
+            "%s is up to date through %s: SQLMesh had no interval due, so it is not reported "
+            "as materialized.",
+            _display(name),
+            through,
+        )
+        yield dg.AssetObservation(
+            asset_key=target.asset_key,
+            description=f"Up to date through {through}; nothing was due.",
+            metadata={
+                "sqlmesh/status": "up to date",
+                "sqlmesh/interval_end": through,
+                "sqlmesh/environment": request.environment,
+            },
+        )
+    for name, progress in console.progress.items():
+        if not progress.reported and name not in console.failures and name not in console.skipped:
+            logger.warning(
+                "SQLMesh started %s but did not finish all its intervals; it is not reported as "
+                "materialized.",
+                _display(name),
+            )
+
+
+def _stream_run(
+    context: Context, request: RunRequest, console: DagsterEventConsole
+) -> Iterator[RunEvent]:
+    outcome: dict[str, t.Any] = {}
+    execution_time: TimeLike = request.execution_time or datetime.now(timezone.utc)
+
+    def run() -> None:
+        try:
+            outcome["status"] = context.run(
+                request.environment,
+                execution_time=execution_time,
+                # Always an explicit selection: a step's assets definition is already subsetted,
+                # and models applied to the environment but absent from this code location
+                # must not run unreported.
+                select_models=sorted(request.targets),
+                no_auto_upstream=True,
+            )
+        except BaseException as error:  # re-raised in the Dagster step's thread below
+            outcome["error"] = error
+        finally:
+            console.events.put(RunFinished())
+
+    worker = threading.Thread(target=run, name="sqlmesh-run", daemon=True)
+    worker.start()
+    while True:
+        event = console.events.get()
+        if isinstance(event, RunFinished):
+            break
+        yield event
+    worker.join()
+    if "error" in outcome:
+        error = outcome["error"]
+        raise RunFailedError(request.environment, error) from error
+    status = outcome.get("status")
+    if status is not None and status.is_failure and not console.failures:
+        raise RunFailedError(request.environment)
+
+
+def _latest_interval_end(snapshot: Snapshot) -> str | None:
+    if not snapshot.intervals:
+        return None
+    end_ms = max(end for _, end in snapshot.intervals)
+    return datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _display(name: str) -> str:
+    """`"catalog"."schema"."table"` as `schema.table`."""
+    parts = [part.strip('"') for part in name.split(".")]
+    return ".".join(parts[-2:])

@@ -1,0 +1,143 @@
+"""Test support: the sample SQLMesh project copied into a temporary folder, applied and run for real.
+
+Every test gets its own copy of `sqlmesh_project/` and its own DuckDB file, so tests never touch the
+developer's `local.duckdb` and can break models or data freely. Planning is done with the SQLMesh API
+(what `sqlmesh plan` does); materializing goes through Dagster (`execute_in_process` of the real assets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }}.sqlmesh_integration import (
+    SQLMeshProject,
+    SQLMeshTranslator,
+    sqlmesh_definitions,
+)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
+
+PACKAGE_PROJECT_DIR = Path({{ cookiecutter.package_name }}.__file__).parent / "sqlmesh_project"
+
+
+@dataclass
+class SampleProject:
+    """A copy of the sample SQLMesh project with its own DuckDB file."""
+
+    root: Path
+    project: SQLMeshProject
+
+    @property
+    def models_dir(self) -> Path:
+        return self.project.project_dir / "models"
+
+    def plan(self, *, skip_backfill: bool = True, skip_tests: bool = False) -> None:
+        """Applies the project to prod, like `sqlmesh plan prod --auto-apply --no-prompts`."""
+        context = open_context(self.project)
+        try:
+            context.plan(
+                "prod",
+                auto_apply=True,
+                no_prompts=True,
+                skip_backfill=skip_backfill,
+                skip_tests=skip_tests,
+            )
+        finally:
+            context.close()
+
+    def materialize(
+        self,
+        selection: Sequence[str] | None = None,
+        translator: SQLMeshTranslator | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        """Materializes assets through Dagster; `selection` holds asset keys like `marts/orders`."""
+        definitions = sqlmesh_definitions(
+            self.project,
+            translator=translator,
+            manifest=load_manifest(self.project, refresh="always"),
+        )
+        job = definitions.resolve_implicit_global_asset_job_def()
+        keys = (
+            [dg.AssetKey.from_user_string(key) for key in selection] if selection is not None else None
+        )
+        with dg.instance_for_test() as instance:
+            return job.execute_in_process(
+                instance=instance, asset_selection=keys, raise_on_error=False
+            )
+
+    def query(self, sql: str) -> list[tuple[object, ...]]:
+        """Runs a read-only query on the project's DuckDB file."""
+        with duckdb.connect(str(self.root / "local.duckdb"), read_only=True) as connection:
+            return connection.sql(sql).fetchall()
+
+    def execute(self, sql: str) -> None:
+        """Runs a statement on the project's DuckDB file (to break or heal data)."""
+        with duckdb.connect(str(self.root / "local.duckdb")) as connection:
+            connection.execute(sql)
+
+    def intervals(self) -> dict[str, float]:
+        """Days of data SQLMesh state records per model (`schema.table`) in prod."""
+        context = open_context(self.project, load=False)
+        try:
+            environment = context.state_reader.get_environment("prod")
+            assert environment is not None
+            snapshots = context.state_reader.get_snapshots(environment.snapshots)
+            return {
+                _short(snapshot.name): sum(end - start for start, end in snapshot.intervals)
+                / 86_400_000
+                for snapshot in snapshots.values()
+            }
+        finally:
+            context.close()
+
+    def missing_intervals(self) -> dict[str, int]:
+        """Models (`schema.table`) with intervals due but missing in prod, from SQLMesh state."""
+        context = open_context(self.project, load=False)
+        try:
+            missing = context.scheduler(environment="prod").merged_missing_intervals()
+            return {_short(snapshot.name): len(found) for snapshot, found in missing.items() if found}
+        finally:
+            context.close()
+
+
+def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        event.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+        if event.asset_key
+    }
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    evaluations = {}
+    for event in result.get_asset_check_evaluations():
+        evaluations[(event.asset_key.to_user_string(), event.check_name)] = event
+    return evaluations
+
+
+def observed_keys(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        event.asset_key.to_user_string()
+        for event in result.get_asset_observation_events()
+        if event.asset_key
+    }
+
+
+def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert failures, "expected the SQLMesh step to fail"
+    error = failures[0].step_failure_data.error
+    messages = []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
+
+
+def _short(name: str) -> str:
+    return ".".join(part.strip('"') for part in name.split(".")[-2:])

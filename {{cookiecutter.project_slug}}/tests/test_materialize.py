@@ -1,0 +1,227 @@
+"""End to end: real SQLMesh on real DuckDB, real Dagster execution, outcomes checked in SQLMesh state and tables.
+
+The sample project is applied with `skip_backfill` (the plan applies code, Dagster's run computes data), so each
+test sees exactly what the Dagster run made SQLMesh do.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import SQLMeshModel
+
+from .support import (
+    SampleProject,
+    check_results,
+    materialized_keys,
+    observed_keys,
+    step_failure_message,
+)
+
+pytestmark = pytest.mark.slow
+
+ALL_MODELS = {
+    "seeds/raw_customers",
+    "seeds/raw_orders",
+    "seeds/raw_payments",
+    "staging/stg_customers",
+    "staging/stg_exchange_rates",
+    "staging/stg_orders",
+    "staging/stg_payments",
+    "marts/orders",
+    "marts/daily_revenue",
+    "marts/customers",
+}
+MARTS = {"marts.orders", "marts.daily_revenue", "marts.customers"}
+
+
+def test_full_run_materializes_every_model_and_fills_every_interval(sample: SampleProject) -> None:
+    sample.plan()
+    assert sample.missing_intervals().keys() >= MARTS
+
+    result = sample.materialize()
+
+    assert result.success
+    assert materialized_keys(result) == ALL_MODELS
+    assert sample.missing_intervals() == {}
+    assert sample.query("SELECT count(*) FROM marts.customers")[0][0] > 0
+    assert sample.query("SELECT count(*) FROM marts.orders")[0][0] > 0
+    checks = check_results(result)
+    assert checks, "audits must be reported as asset checks"
+    assert all(evaluation.passed for evaluation in checks.values())
+    assert ("marts/orders", "unique_values") in checks
+    materialization = result.asset_materializations_for_node("sqlmesh_models")[0]
+    assert "sqlmesh/physical_table" in materialization.metadata
+    assert "sqlmesh/intervals" in materialization.metadata
+
+
+def test_subset_runs_only_the_selected_models(sample: SampleProject) -> None:
+    sample.plan()
+    before = sample.intervals()
+
+    result = sample.materialize(["seeds/raw_orders", "staging/stg_orders"])
+
+    assert result.success
+    assert materialized_keys(result) == {"seeds/raw_orders", "staging/stg_orders"}
+    after = sample.intervals()
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {"seeds.raw_orders", "staging.stg_orders"}
+
+
+def test_nothing_due_reports_no_materialization(sample: SampleProject) -> None:
+    sample.plan()
+    assert sample.materialize().success
+    before = sample.intervals()
+
+    result = sample.materialize()
+
+    assert result.success
+    assert materialized_keys(result) == set()
+    assert observed_keys(result) == ALL_MODELS
+    assert check_results(result) == {}
+    assert sample.intervals() == before
+
+
+def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: SampleProject) -> None:
+    orders = sample.models_dir / "marts" / "orders.sql"
+    original = orders.read_text()
+    head, _, tail = original.rpartition("SELECT")  # the outer query: a CTE column could be pruned
+    broken = f"{head}SELECT\n  CAST('not a number' AS INT) AS broken_column,{tail}"
+    assert broken != original
+    orders.write_text(broken)
+    sample.plan(skip_tests=True)
+
+    result = sample.materialize()
+
+    assert not result.success
+    message = step_failure_message(result)
+    assert "marts.orders" in message and "Conversion" in message
+    assert "marts.customers" in message and "marts.daily_revenue" in message  # skipped downstream
+    assert materialized_keys(result) == ALL_MODELS - {
+        "marts/orders",
+        "marts/daily_revenue",
+        "marts/customers",
+    }
+    intervals = sample.intervals()
+    assert intervals["marts.orders"] == 0
+    assert intervals["marts.customers"] == 0
+
+    orders.write_text(original)
+    sample.plan()
+    healed = sample.materialize()
+
+    assert healed.success
+    assert materialized_keys(healed) == {"marts/orders", "marts/daily_revenue", "marts/customers"}
+    assert sample.missing_intervals() == {}
+
+
+def test_blocking_audit_failure_stops_the_model_and_its_downstream(sample: SampleProject) -> None:
+    sample.plan()
+    assert sample.materialize(["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]).success
+    # A duplicated exchange rate duplicates orders in the join: `unique_values` (blocking) fails.
+    sample.execute("INSERT INTO raw.exchange_rates SELECT * FROM raw.exchange_rates")
+
+    result = sample.materialize()
+
+    assert not result.success
+    assert "blocking audit" in step_failure_message(result)
+    assert "marts/orders" not in materialized_keys(result)
+    assert "marts/customers" not in materialized_keys(result)
+    unique = check_results(result)[("marts/orders", "unique_values")]
+    assert not unique.passed
+    assert unique.severity.value == "ERROR"
+    assert sample.intervals()["marts.orders"] == 0
+
+    sample.execute(
+        "CREATE OR REPLACE TABLE raw.exchange_rates AS SELECT DISTINCT * FROM raw.exchange_rates"
+    )
+    healed = sample.materialize()
+    assert healed.success
+    assert {"marts/orders", "marts/customers"} <= materialized_keys(healed)
+    assert sample.missing_intervals() == {}
+
+
+def test_non_blocking_audit_failure_warns_and_still_materializes(sample: SampleProject) -> None:
+    customers_seed = sample.project.project_dir / "seeds" / "raw_customers.csv"
+    lines = customers_seed.read_text().splitlines()
+    header = lines[0].split(",")
+    email_index = header.index("email")
+    first = lines[1].split(",")
+    first[email_index] = "not-an-email"
+    lines[1] = ",".join(first)
+    customers_seed.write_text("\n".join(lines) + "\n")
+    sample.plan()
+
+    result = sample.materialize()
+
+    assert result.success
+    assert "marts/customers" in materialized_keys(result)
+    checks = check_results(result)
+    email_check = next(
+        evaluation
+        for (key, name), evaluation in checks.items()
+        if key == "marts/customers" and name.endswith("non_blocking")
+    )
+    assert not email_check.passed
+    assert email_check.severity.value == "WARN"
+    assert checks[("marts/customers", "unique_values")].passed
+    assert sample.missing_intervals() == {}
+
+
+def test_code_changed_but_not_applied_refuses_to_run(sample: SampleProject) -> None:
+    sample.plan()
+    customers = sample.models_dir / "marts" / "customers.sql"
+    customers.write_text(customers.read_text().replace("SELECT", "SELECT\n  1 AS new_column,", 1))
+
+    result = sample.materialize(["marts/customers"])
+
+    assert not result.success
+    message = step_failure_message(result)
+    assert "marts.customers" in message and "sqlmesh -p" in message and "plan prod" in message
+    assert materialized_keys(result) == set()
+    assert sample.intervals()["marts.customers"] == 0
+
+
+def test_environment_never_applied_names_the_plan_command(sample: SampleProject) -> None:
+    result = sample.materialize(["seeds/raw_orders"])
+
+    assert not result.success
+    message = step_failure_message(result)
+    assert "`prod` does not exist" in message and "plan prod" in message
+
+
+def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) -> None:
+    from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
+
+    definitions = sqlmesh_definitions(sample.project)
+    graph = definitions.resolve_asset_graph()
+    external = graph.get(dg_key("raw/exchange_rates"))
+    assert not external.is_materializable
+    assert dg_key("raw/exchange_rates") in graph.get(dg_key("staging/stg_exchange_rates")).parent_keys
+
+    sample.plan()
+    result = sample.materialize()
+    assert "raw/exchange_rates" not in materialized_keys(result)
+
+
+def test_custom_translator_changes_keys_and_groups(sample: SampleProject) -> None:
+    class WarehouseTranslator(SQLMeshTranslator):
+        def get_asset_key(self, model: SQLMeshModel):  # type: ignore[no-untyped-def]
+            return super().get_asset_key(model).with_prefix("warehouse")
+
+        def get_group_name(self, model: SQLMeshModel) -> str:
+            return "warehouse"
+
+    sample.plan()
+    result = sample.materialize(["warehouse/seeds/raw_orders"], translator=WarehouseTranslator())
+
+    assert result.success
+    assert materialized_keys(result) == {"warehouse/seeds/raw_orders"}
+    assert sample.intervals()["seeds.raw_orders"] > 0
+
+
+def dg_key(text: str):  # type: ignore[no-untyped-def]
+    import dagster as dg
+
+    return dg.AssetKey.from_user_string(text)
