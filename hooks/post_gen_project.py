@@ -57,7 +57,7 @@ def next_steps(project_slug: str, package_name: str) -> str:
             f"Created {project_slug}. Next:",
             f"  cd {project_slug}",
             "  uv sync",
-            f"  uv run sqlmesh -p {project} plan prod --auto-apply --no-prompts",
+            f"  uv run sqlmesh -p {project} plan prod --auto-apply --no-prompts --skip-backfill",
             "  uv run dg launch --assets '*'",
             "  uv run dg dev        # the Dagster UI at http://127.0.0.1:3000",
             "See README.md for tests, deployment and operations.",

@@ -1,19 +1,22 @@
 """Session fixtures: every render happens once per session, and one installed default project.
 
 `render_project(combination)` renders a combination on first use and returns the cached folder
-afterwards. `installed_project` renders the defaults and runs `uv sync` once (uv's cache is
-shared, so this takes seconds when warm); the end-to-end tests and the README-command tests use it.
-"""
+afterwards. `installed_project` is the output of the README's demo command (the defaults rendered,
+installed with `uv sync` and run through the quickstart); the end-to-end tests and the
+README-command tests use it. uv's cache is shared, so installs take seconds when warm."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from projects import Project, find_python
-from rendering import DEFAULT, Combination, render
+import readme
+from projects import Project, find_python, project_env
+from rendering import DEFAULT, TEMPLATE_DIR, Combination, render
 
 
 @pytest.fixture(scope="session")
@@ -39,22 +42,34 @@ def default_project(render_project: Callable[[Combination], Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def installed_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The defaults rendered into their own folder and installed with `uv sync` (once per session).
+    """The template README's demo command, run once per session; returns the project it made.
 
-    A separate render from `default_project`, since the tests that use it change it (databases,
-    .venv, Dagster home).
+    The demo renders the defaults and runs the generated README's quickstart verbatim (uv sync,
+    sqlmesh plan, dg launch), so the project is installed and its local DuckDB holds the sample
+    data. Tests that need other data start from a fresh database (see test_end_to_end.py).
     """
     if shutil.which("uv") is None:
         pytest.fail("uv is not on PATH; install it with `python3 -m pip install uv`")
-    path = render(tmp_path_factory.mktemp("installed"))
-    package_name = path.name.replace("-", "_")
-    project = Project(
-        path=path, package_name=package_name, python=find_python(DEFAULT.python_version)
+    find_python(DEFAULT.python_version)
+    output = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [*shlex.split(readme.DEMO_COMMAND), str(output)],
+        cwd=TEMPLATE_DIR,
+        env=project_env({"TMPDIR": str(output)}),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        stdin=subprocess.DEVNULL,
     )
-    # The README's first command, verbatim: .python-version makes uv pick the chosen interpreter
-    # (the one find_python just checked is there).
-    project.run("uv sync")
-    return project
+    assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-20000:]}"
+    path = next(child for child in output.iterdir() if child.is_dir())
+    ran = [line[2:] for line in result.stdout.splitlines() if line.startswith("$ ")]
+    assert ran == readme.bash_blocks(path / "README.md")[0], "the demo must run the quickstart"
+    readme.record(readme.DEMO_COMMAND)
+    for command in ran:
+        readme.record(command)
+    package_name = path.name.replace("-", "_")
+    return Project(path=path, package_name=package_name, python=find_python(DEFAULT.python_version))
 
 
 @pytest.fixture

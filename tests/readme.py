@@ -15,6 +15,9 @@ BASH_BLOCK_RE = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 EXECUTED: list[str] = []
 
+# The template README's demo command (run once per session by the `installed_project` fixture).
+DEMO_COMMAND = "bash scripts/demo.sh"
+
 
 def normalize(command: str) -> str:
     """One spelling per command: single spaces, no line continuations."""

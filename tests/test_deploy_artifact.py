@@ -71,7 +71,9 @@ def asset_keys(python: Path, module: str, cwd: Path) -> list[str]:
     return sorted(line.strip() for line in listed.splitlines() if line.strip())
 
 
-def assert_loads_outside_source(python: Path, package: str, source: Path, workdir: Path) -> None:
+def assert_loads_outside_source(
+    python: Path, package: str, source: Path, workdir: Path, expected_keys: list[str]
+) -> None:
     """Imports and validates the definitions from an installed environment, far from the sources."""
     workdir.mkdir(parents=True, exist_ok=True)
     where = run(
@@ -92,8 +94,7 @@ def assert_loads_outside_source(python: Path, package: str, source: Path, workdi
     run([str(dagster), "definitions", "validate", "-m", f"{package}.definitions"], cwd=workdir)
     keys = asset_keys(python, f"{package}.definitions", workdir)
     assert keys, "the installed definitions have no assets"
-    expected = asset_keys(source / ".venv" / "bin" / "python", f"{package}.definitions", source)
-    assert keys == expected
+    assert keys == expected_keys, "the installed definitions differ from the source tree's"
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,15 @@ def prepared_project(
     return project
 
 
+@pytest.fixture(scope="module")
+def source_asset_keys(prepared_project: Project) -> list[str]:
+    """The asset keys the source tree's (editable) installation defines."""
+    python = prepared_project.path / ".venv" / "bin" / "python"
+    return asset_keys(python, f"{prepared_project.package_name}.definitions", prepared_project.path)
+
+
 def test_serverless_wheel_carries_the_sqlmesh_project(
-    prepared_project: Project, tmp_path: Path
+    prepared_project: Project, source_asset_keys: list[str], tmp_path: Path
 ) -> None:
     package = prepared_project.package_name
     run(["uv", "build", "--wheel", "--out-dir", str(tmp_path / "dist")], cwd=prepared_project.path)
@@ -134,7 +142,11 @@ def test_serverless_wheel_carries_the_sqlmesh_project(
         ["uv", "pip", "install", "--python", str(venv / "bin" / "python"), str(wheel)], cwd=tmp_path
     )
     assert_loads_outside_source(
-        venv / "bin" / "python", package, prepared_project.path, tmp_path / "elsewhere"
+        venv / "bin" / "python",
+        package,
+        prepared_project.path,
+        tmp_path / "elsewhere",
+        source_asset_keys,
     )
 
 
@@ -242,6 +254,7 @@ def build_context(project: Path, target: Path) -> Path:
 def test_hybrid_dockerfile_builds_the_sqlmesh_project_into_the_image(
     render_project: Callable[[Combination], Path],
     prepared_project: Project,
+    source_asset_keys: list[str],
     tmp_path: Path,
 ) -> None:
     rendered = render_project(HYBRID)
@@ -278,6 +291,8 @@ def test_hybrid_dockerfile_builds_the_sqlmesh_project_into_the_image(
 
     venv_python = Path(build.env["UV_PROJECT_ENVIRONMENT"]) / "bin" / "python"
     assert venv_python.exists()
-    assert_loads_outside_source(venv_python, package, prepared_project.path, tmp_path / "elsewhere")
+    assert_loads_outside_source(
+        venv_python, package, prepared_project.path, tmp_path / "elsewhere", source_asset_keys
+    )
     # No dev tools in the image.
     assert not (venv_python.parent / "pytest").exists()

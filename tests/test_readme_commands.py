@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 import readme
@@ -23,7 +21,6 @@ from projects import Project, project_env
 from rendering import TEMPLATE_DIR, render
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
-DEMO_COMMAND = "bash scripts/demo.sh"
 TEST_COMMAND = "python3 -m pip install uv && uvx --with tox-uv tox"
 
 
@@ -32,7 +29,7 @@ def _generated_readme_commands(tmp_path_factory: pytest.TempPathFactory) -> list
 
 
 def test_template_readme_has_exactly_the_two_setup_commands() -> None:
-    assert readme.commands(TEMPLATE_README) == [DEMO_COMMAND, TEST_COMMAND]
+    assert readme.commands(TEMPLATE_README) == [readme.DEMO_COMMAND, TEST_COMMAND]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
@@ -57,24 +54,14 @@ def test_generated_readme_commands_are_all_known(tmp_path_factory: pytest.TempPa
 
 
 @pytest.mark.slow
-def test_demo_command(tmp_path: Path) -> None:
-    """The README's demo renders the defaults and runs the generated quickstart to the end."""
-    env = project_env({"TMPDIR": str(tmp_path)})
-    result = subprocess.run(
-        [*shlex.split(DEMO_COMMAND), str(tmp_path / "demo")],
-        cwd=TEMPLATE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-20000:]}"
-    ran = [line[2:] for line in result.stdout.splitlines() if line.startswith("$ ")]
-    assert ran == readme.bash_blocks(next((tmp_path / "demo").iterdir()) / "README.md")[0]
-    readme.record(DEMO_COMMAND)
-    for command in ran:
-        readme.record(command)
+def test_demo_command(installed_project: Project) -> None:
+    """The README's demo renders the defaults and runs the generated quickstart to the end.
+
+    The session's `installed_project` fixture runs it (once) and checks that it ran exactly the
+    generated README's first block; here we only confirm it was recorded.
+    """
+    assert readme.was_run(readme.DEMO_COMMAND)
+    assert all(readme.was_run(command) for command in installed_project.readme_commands()[:3])
 
 
 def _run(project: Project, command: str) -> None:
@@ -128,7 +115,10 @@ def _in_a_git_copy(project_copy: Project, command: str) -> None:
 # each; `_run` runs it in the installed default project.
 GENERATED = {
     "uv sync": _run,
-    "uv run sqlmesh -p src/<pkg>/sqlmesh_project plan prod --auto-apply --no-prompts": _run,
+    (
+        "uv run sqlmesh -p src/<pkg>/sqlmesh_project plan prod --auto-apply --no-prompts"
+        " --skip-backfill"
+    ): _run,
     "uv run dg launch --assets '*'": _run,
     "uv run pytest": _run,
     "uv run dg dev": _serve_until_ready,

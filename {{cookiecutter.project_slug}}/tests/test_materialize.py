@@ -87,7 +87,7 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
     orders = sample.models_dir / "marts" / "orders.sql"
     original = orders.read_text()
     head, _, tail = original.rpartition("SELECT")  # the outer query: a CTE column could be pruned
-    broken = f"{head}SELECT\n  CAST('not a number' AS INT) AS broken_column,{tail}"
+    broken = f"{head}SELECT\n  CAST('not a number' AS INT) AS broken_column, -- Broken on purpose.{tail}"
     assert broken != original
     orders.write_text(broken)
     sample.plan(skip_tests=True)
@@ -119,27 +119,37 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
 def test_blocking_audit_failure_stops_the_model_and_its_downstream(sample: SampleProject) -> None:
     sample.plan()
     assert sample.materialize(["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]).success
-    # A duplicated exchange rate duplicates orders in the join: `unique_values` (blocking) fails.
+    # The ingestion job lands every exchange rate twice: the staging model's blocking
+    # `unique_combination_of_columns` audit fails, and nothing downstream of it may run.
     sample.execute("INSERT INTO raw.exchange_rates SELECT * FROM raw.exchange_rates")
 
     result = sample.materialize()
 
     assert not result.success
-    assert "blocking audit" in step_failure_message(result)
-    assert "marts/orders" not in materialized_keys(result)
-    assert "marts/customers" not in materialized_keys(result)
-    unique = check_results(result)[("marts/orders", "unique_values")]
+    message = step_failure_message(result)
+    assert "staging.stg_exchange_rates" in message and "blocking audit" in message
+    materialized = materialized_keys(result)
+    assert "staging/stg_exchange_rates" not in materialized
+    assert not materialized & {"marts/orders", "marts/daily_revenue", "marts/customers"}
+    assert {"staging/stg_orders", "staging/stg_payments"} <= materialized
+    unique = check_results(result)[("staging/stg_exchange_rates", "unique_combination_of_columns")]
     assert not unique.passed
     assert unique.severity.value == "ERROR"
-    assert sample.intervals()["marts.orders"] == 0
+    intervals = sample.intervals()
+    assert intervals["staging.stg_exchange_rates"] == 0
+    assert intervals["marts.orders"] == 0
 
     sample.execute(
         "CREATE OR REPLACE TABLE raw.exchange_rates AS SELECT DISTINCT * FROM raw.exchange_rates"
     )
     healed = sample.materialize()
+
     assert healed.success
-    assert {"marts/orders", "marts/customers"} <= materialized_keys(healed)
+    assert {"staging/stg_exchange_rates", "marts/orders", "marts/customers"} <= materialized_keys(
+        healed
+    )
     assert sample.missing_intervals() == {}
+    assert sample.query("SELECT count(*) FROM marts.orders") == [(60,)]
 
 
 def test_non_blocking_audit_failure_warns_and_still_materializes(sample: SampleProject) -> None:

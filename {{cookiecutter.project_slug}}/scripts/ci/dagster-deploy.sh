@@ -35,8 +35,8 @@ if [[ -n "${GITHUB_REPOSITORY:-}" ]]; then
     start_options+=(--git-url "${server}/${GITHUB_REPOSITORY}/tree/${commit}")
     start_options+=(--status-url "${server}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID:-0}")
 fi
-
 {%- if cookiecutter.dagster_plus_deployment == "hybrid" %}
+
 # `dg plus deploy` reads the image repository from build.yaml; it is written from the
 # DAGSTER_IMAGE_REGISTRY variable so the repository holds no registry address.
 require_variables DAGSTER_IMAGE_REGISTRY

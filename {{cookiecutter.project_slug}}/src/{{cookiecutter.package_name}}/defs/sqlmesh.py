@@ -1,7 +1,7 @@
-"""The SQLMesh models as Dagster assets, their external sources, the `sqlmesh` resource and the schedule.
+"""The SQLMesh models as assets, their external sources, the `sqlmesh` resource and the schedule.
 
-This is the file to edit to change how the project is wired; the integration module (`sqlmesh_integration/`)
-is configured here, not forked. For example, a translator of your own:
+This is the file to edit to change how the project is wired; the integration module
+(`sqlmesh_integration/`) is configured here, not forked. For example, a translator of your own:
 
     class MyTranslator(SQLMeshTranslator):
         def get_group_name(self, model):

@@ -1,8 +1,8 @@
-"""SQLMesh → Dagster: SQLMesh models as Dagster assets, audits as asset checks, `sqlmesh run` to materialize.
+"""SQLMesh → Dagster: models as assets, audits as asset checks, `sqlmesh run` to materialize.
 
-Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared manifest
-(`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run (`runner.py`).
-Planning and applying stay with the SQLMesh CLI (in CI).
+Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared
+manifest (`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run
+(`runner.py`). Planning and applying stay with the SQLMesh CLI (in CI).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""`@sqlmesh_assets`: one subsettable multi-asset for all SQLMesh models, plus helpers for the project's defs."""
+"""`@sqlmesh_assets`: one subsettable multi-asset for all SQLMesh models, and the defs helpers."""
 
-# No `from __future__ import annotations`: Dagster checks the asset function's `context` annotation at
-# definition time against the real class, and a string annotation fails that check.
+# No `from __future__ import annotations`: Dagster checks the asset function's `context` annotation
+# at definition time against the real class, and a string annotation fails that check.
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -30,16 +30,19 @@ def sqlmesh_assets(
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """Decorates a function into one multi-asset holding every model of the SQLMesh project.
 
-    The multi-asset is subsettable: materializing any selection runs the decorated function once, and
-    `SQLMeshResource.run` runs one `sqlmesh run` for exactly those models. Audits become asset checks.
+    The multi-asset is subsettable: materializing any selection runs the decorated function once,
+    and `SQLMeshResource.run` runs one `sqlmesh run` for exactly those models. Audits become asset
+    checks.
 
     Args:
         project: The SQLMesh project.
         specs: Specs already built with :func:`project_specs` (so they are built once per load).
-        manifest: The prepared manifest; read (and refreshed locally when stale) from the project when None.
+        manifest: The prepared manifest; read (and refreshed locally when stale) from the project
+            when None.
         translator: Maps models to asset fields; the default translator when None.
         name: The op's name.
-        pool: The Dagster concurrency pool of the step; runs in one pool queue when the pool is limited.
+        pool: The Dagster concurrency pool of the step; runs in one pool queue when the pool is
+            limited.
         op_tags: Extra op tags.
 
     Example:
@@ -142,8 +145,8 @@ def sqlmesh_schedule(
 ) -> dg.ScheduleDefinition:
     """A schedule that materializes every SQLMesh asset on the finest cron of the project.
 
-    SQLMesh runs only the intervals that are due, so running everything on the finest cron runs each model
-    on its own cron, with one SQLMesh run per tick.
+    SQLMesh runs only the intervals that are due, so running everything on the finest cron runs each
+    model on its own cron, with one SQLMesh run per tick.
     """
     return dg.ScheduleDefinition(
         name=name,

@@ -1,8 +1,10 @@
 """`sqlmesh-dagster`: the project's commands for CI and local use.
 
-- `sqlmesh-dagster prepare` writes the manifest that Dagster loads definitions from (CI runs it before the
+- `sqlmesh-dagster prepare` writes the manifest that Dagster loads definitions from (CI runs it
+  before the
   deploy build; locally the manifest refreshes itself).
-- `sqlmesh-dagster environment [--pull-request N]` prints the SQLMesh environment a run targets (the same
+- `sqlmesh-dagster environment [--pull-request N]` prints the SQLMesh environment a run targets (the
+  same
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
 """
 
@@ -38,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     environment.add_argument(
         "--pull-request",
         default=None,
-        help="A pull request number; default from DAGSTER_CLOUD_PULL_REQUEST_ID or GITHUB_PR_NUMBER.",
+        help="A pull request number (default: DAGSTER_CLOUD_PULL_REQUEST_ID or GITHUB_PR_NUMBER).",
     )
     arguments = parser.parse_args(argv)
     try:

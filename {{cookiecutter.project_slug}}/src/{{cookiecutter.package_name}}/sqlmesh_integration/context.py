@@ -1,9 +1,11 @@
 """Opening a SQLMesh `Context` for a project (imported lazily: it imports SQLMesh).
 
 Two fixes over a bare `Context(paths=...)`:
-- relative DuckDB paths in `config.yaml` resolve against the project's working folder (the repository root)
+- relative DuckDB paths in `config.yaml` resolve against the project's working folder (the
+  repository root)
   instead of the process's current folder, so Dagster and the CLI open the same database file;
-- a console of ours can be installed for the context alone, without replacing SQLMesh's global console.
+- a console of ours can be installed for the context alone, without replacing SQLMesh's global
+  console.
 """
 
 from __future__ import annotations
@@ -75,9 +77,12 @@ def duckdb_database_path(project: SQLMeshProject) -> Path | None:
     config = load_config(project)
     gateway = config.gateways.get(gateway_name(project, config))
     connection = gateway.connection if gateway else None
-    if isinstance(connection, DuckDBConnectionConfig) and connection.database:
-        if connection.database != ":memory:":
-            return Path(connection.database)
+    if (
+        isinstance(connection, DuckDBConnectionConfig)
+        and connection.database
+        and connection.database != ":memory:"
+    ):
+        return Path(connection.database)
     return None
 
 

@@ -1,7 +1,8 @@
 """Errors raised by the SQLMesh integration.
 
-Every error derives from :class:`SQLMeshIntegrationError`, and every message names the object, what was
-observed and the command or change that fixes it, so a failed Dagster run tells the user what to do next.
+Every error derives from :class:`SQLMeshIntegrationError`, and every message names the object, what
+was observed and the command or change that fixes it, so a failed Dagster run tells the user what to
+do next.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ManifestStaleError(SQLMeshIntegrationError):
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"The SQLMesh manifest at {path} was prepared from different project files than the ones "
+            f"The SQLMesh manifest at {path} was prepared from other project files than the ones "
             "deployed: run `sqlmesh-dagster prepare` after the last model change and deploy again."
         )
 
@@ -67,9 +68,7 @@ class EnvironmentNotFoundError(SQLMeshIntegrationError):
 class ModelsNotAppliedError(SQLMeshIntegrationError):
     """The selected models' code differs from what was applied to the environment."""
 
-    def __init__(
-        self, environment: str, models: Iterable[str], plan_command: str
-    ) -> None:
+    def __init__(self, environment: str, models: Iterable[str], plan_command: str) -> None:
         self.models = sorted(models)
         listed = ", ".join(f"`{name}`" for name in self.models)
         super().__init__(

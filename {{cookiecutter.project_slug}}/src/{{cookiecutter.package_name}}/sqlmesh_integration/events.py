@@ -1,11 +1,12 @@
 """A SQLMesh console that turns evaluation progress into Dagster results as each model finishes.
 
-SQLMesh reports progress through its console: one `update_snapshot_evaluation_progress` per evaluated batch
-(`duration_ms` is None when the batch failed), non-blocking audit failures as warnings, and, at the end, the
-failed and skipped models. :class:`DagsterEventConsole` keeps per-model bookkeeping and, when a model's last
-batch succeeds, puts a `MaterializeResult` and its `AssetCheckResult`s on a queue that the Dagster step drains
-while SQLMesh keeps running. Nothing is reported that SQLMesh did not report: a model is materialized only when
-every batch it was due for evaluated successfully, and an audit is reported only when SQLMesh ran it.
+SQLMesh reports progress through its console: one `update_snapshot_evaluation_progress` per
+evaluated batch (`duration_ms` is None when the batch failed), non-blocking audit failures as
+warnings, and, at the end, the failed and skipped models. :class:`DagsterEventConsole` keeps
+per-model bookkeeping and, when a model's last batch succeeds, puts a `MaterializeResult` and its
+`AssetCheckResult`s on a queue that the Dagster step drains while SQLMesh keeps running. Nothing is
+reported that SQLMesh did not report: a model is materialized only when every batch it was due for
+evaluated successfully, and an audit is reported only when SQLMesh ran it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import typing as t
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 from sqlmesh.core.console import NoopConsole
@@ -81,14 +82,15 @@ class RunFinished:
     """Sentinel put on the queue when `Context.run` returned or raised."""
 
 
-DagsterEvent = dg.MaterializeResult | dg.AssetCheckResult
+DagsterEvent = dg.MaterializeResult[t.Any] | dg.AssetCheckResult
 
 
-class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
+class DagsterEventConsole(NoopConsole):
     """Collects SQLMesh run progress and queues Dagster results per finished model.
 
     Args:
-        targets: The selected models by SQLMesh name; models SQLMesh runs outside it are not reported.
+        targets: The selected models by SQLMesh name; models SQLMesh runs outside it are not
+            reported.
         environment: The SQLMesh environment, for metadata.
     """
 
@@ -103,7 +105,7 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
         self._current = threading.local()
         self._lock = threading.Lock()
 
-    # SQLMesh console API -----------------------------------------------------------------------------
+    # SQLMesh console API
 
     def start_evaluation_progress(
         self,
@@ -112,12 +114,16 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
         default_catalog: str | None,
         audit_only: bool = False,
     ) -> None:
+        """Records which models are due, and how many batches each has."""
         with self._lock:
             for snapshot, intervals in batched_intervals.items():
                 if snapshot.name in self.targets:
                     self.progress[snapshot.name] = ModelProgress(snapshot, len(intervals))
 
-    def start_snapshot_evaluation_progress(self, snapshot: Snapshot, audit_only: bool = False) -> None:
+    def start_snapshot_evaluation_progress(
+        self, snapshot: Snapshot, audit_only: bool = False
+    ) -> None:
+        """Remembers the model this thread evaluates (to attribute warnings)."""
         self._current.name = snapshot.name
 
     def update_snapshot_evaluation_progress(
@@ -132,6 +138,7 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
         execution_stats: t.Any = None,
         auto_restatement_triggers: t.Any = None,
     ) -> None:
+        """Records one evaluated batch; queues results when the model's last batch is done."""
         with self._lock:
             progress = self.progress.get(snapshot.name)
             if progress is None:
@@ -152,6 +159,7 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
                     self.events.put(event)
 
     def log_warning(self, short_message: str, long_message: str | None = None) -> None:
+        """Records a non-blocking audit failure for the current model; logs every warning."""
         name = getattr(self._current, "name", None)
         match = _AUDIT_WARNING.search(long_message or short_message)
         if name and match:
@@ -165,16 +173,20 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
         logger.warning(short_message.strip())
 
     def log_error(self, message: str, *args: t.Any, **kwargs: t.Any) -> None:
+        """Logs a SQLMesh error."""
         logger.error(message.strip())
 
     def log_status_update(self, message: str) -> None:
+        """Logs a SQLMesh status line."""
         logger.info(message.strip())
 
     def log_skipped_models(self, snapshot_names: set[str]) -> None:
+        """Records models SQLMesh skipped because an upstream model failed."""
         with self._lock:
             self.skipped.update(snapshot_names)
 
     def log_failed_models(self, errors: list[NodeExecutionFailedError[t.Any]]) -> None:
+        """Records failed models with their cause and any blocking audit failures."""
         with self._lock:
             for error in errors:
                 name = _node_name(error.node)
@@ -192,7 +204,7 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
                     text = f"{type(cause).__name__}: {_first_line(cause)}"
                 self.failures[name] = ModelFailure(name, text, audit_failures)
 
-    # Results -------------------------------------------------------------------------------------------
+    # Results
 
     def failure_check_results(self) -> list[dg.AssetCheckResult]:
         """Check results for blocking audits that failed (their model is not materialized)."""
@@ -224,7 +236,7 @@ class DagsterEventConsole(NoopConsole):  # type: ignore[misc]
             "sqlmesh/snapshot_version": snapshot.version,
             "sqlmesh/physical_table": snapshot.table_name(),
             "sqlmesh/intervals": dg.MetadataValue.text(
-                "\n".join(f"{_iso(start)} – {_iso(end)}" for start, end in intervals)
+                "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in intervals)
             ),
             "sqlmesh/interval_count": len(intervals),
             "sqlmesh/interval_end": _iso(intervals[-1][1]),
@@ -302,4 +314,4 @@ def _first_line(error: BaseException) -> str:
 
 
 def _iso(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")

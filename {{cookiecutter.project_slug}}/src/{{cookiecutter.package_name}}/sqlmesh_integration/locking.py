@@ -1,8 +1,9 @@
 """A cross-process lock around SQLMesh runs that write to one DuckDB file.
 
-DuckDB lets one process open a file for writing and fails at once (it cannot wait) when another holds it. Dagster
-pools queue runs too, but only best-effort on a SQLite instance, so runs against a DuckDB file also take this
-lock: a second run waits for the first instead of failing with "Could not set lock on file".
+DuckDB lets one process open a file for writing and fails at once (it cannot wait) when another
+holds it. Dagster pools queue runs too, but only best-effort on a SQLite instance, so runs against a
+DuckDB file also take this lock: a second run waits for the first instead of failing with "Could not
+set lock on file".
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 def database_lock(
     database: Path | None, timeout_seconds: float, poll_seconds: float = 0.2
 ) -> Iterator[None]:
-    """Holds an exclusive lock on `<database>.lock` while the block runs (no-op when database is None).
+    """Holds an exclusive lock on `<database>.lock` while the block runs (no-op without a database).
 
     Raises:
         RunLockTimeoutError: another process held the lock for longer than `timeout_seconds`.

@@ -1,10 +1,11 @@
 """The prepared manifest: everything the asset definitions need, read without importing SQLMesh.
 
-Loading a Dagster code location imports it, on every deploy and often in between. Opening a SQLMesh context
-costs seconds (and a state connection), so, like dagster-dbt's `manifest.json`, the metadata is prepared ahead of
-time (`sqlmesh-dagster prepare`, run by CI before the deploy build) and shipped with the code. Locally the manifest
-refreshes itself whenever the SQLMesh project's files change; in a Dagster+ deployment a missing or stale manifest
-is an error that names the fix, and a manifest whose refresh fails falls back to the last good one.
+Loading a Dagster code location imports it, on every deploy and often in between. Opening a SQLMesh
+context costs seconds (and a state connection), so, like dagster-dbt's `manifest.json`, the metadata
+is prepared ahead of time (`sqlmesh-dagster prepare`, run by CI before the deploy build) and shipped
+with the code. Locally the manifest refreshes itself whenever the SQLMesh project's files change; in
+a Dagster+ deployment a missing or stale manifest is an error that names the fix, and a manifest
+whose refresh fails falls back to the last good one.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ class SQLMeshAudit:
 class SQLMeshModel:
     """What the asset definitions need of one SQLMesh model.
 
-    `name` is SQLMesh's fully qualified name (`"catalog"."schema"."table"`), the identity that flows from
-    SQLMesh to Dagster (it travels on each AssetSpec as metadata, so a run maps asset keys back to models).
+    `name` is SQLMesh's fully qualified name (`"catalog"."schema"."table"`), the identity that flows
+    from SQLMesh to Dagster (it travels on each AssetSpec as metadata, so a run maps asset keys back
+    to models).
     """
 
     name: str
@@ -189,13 +191,17 @@ def load_manifest(project: SQLMeshProject, refresh: RefreshMode | None = None) -
 
     Args:
         project: The SQLMesh project.
-        refresh: `auto` (default; the `SQLMESH_MANIFEST_REFRESH` variable can set it): refresh a missing or
-            stale manifest locally, but refuse one in a Dagster+ deployment, where the manifest prepared in CI
-            must match the deployed files. `always` prepares a new one. `never` refuses a missing or stale one.
+        refresh: `auto` (default; the `SQLMESH_MANIFEST_REFRESH` variable can set it): refresh a
+            missing or
+            stale manifest locally, but refuse one in a Dagster+ deployment, where the manifest
+            prepared in CI
+            must match the deployed files. `always` prepares a new one. `never` refuses a missing or
+            stale one.
 
     Raises:
         ManifestMissingError: no manifest and refreshing is not allowed.
-        ManifestStaleError: the manifest does not match the project files and refreshing is not allowed.
+        ManifestStaleError: the manifest does not match the project files and refreshing is not
+            allowed.
     """
     mode = refresh or _refresh_mode_from_env()
     allow_refresh = mode == "always" or (mode == "auto" and not is_deployment())

@@ -1,7 +1,8 @@
-"""Preparing the manifest from a SQLMesh context (imports SQLMesh; never imported at definition load).
+"""Preparing the manifest from a SQLMesh context (imports SQLMesh: never imported at load).
 
-The manifest is built from the project files; the SQLMesh state is read, when reachable, only to learn the
-versions and physical tables of snapshots that were already applied. Preparing never plans or applies anything.
+The manifest is built from the project files; the SQLMesh state is read, when reachable, only to
+learn the versions and physical tables of snapshots that were already applied. Preparing never plans
+or applies anything.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import typing as t
 from importlib.metadata import version as package_version
+from pathlib import Path
 
 from sqlglot import exp
 
@@ -37,7 +39,8 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
 
     Args:
         project: The SQLMesh project.
-        read_state: Read applied snapshot versions from the state database. When the state cannot be reached
+        read_state: Read applied snapshot versions from the state database. When the state cannot be
+            reached
             the manifest is still prepared, with versions computed from the code alone.
 
     Raises:
@@ -117,7 +120,7 @@ def _model_entry(
         columns=columns,
         grains=tuple(grain.sql(dialect=model.dialect) for grain in model.grains),
         time_column=time_column.column.sql(dialect=model.dialect) if time_column else None,
-        depends_on=tuple(sorted(model.depends_on)),
+        depends_on=tuple(sorted(model.depends_on or ())),
         audits=tuple(_audits(model)),
         file_path=_relative_path(project, model),
         snapshot_identifier=snapshot.snapshot_id.identifier,
@@ -150,14 +153,12 @@ def _audits(model: Model) -> list[SQLMeshAudit]:
 
 
 def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExternalTable]:
-    declared = {
-        name: model for name, model in context.models.items() if model.kind.is_external
-    }
+    declared = {name: model for name, model in context.models.items() if model.kind.is_external}
     referenced = {
         dependency
         for model in context.models.values()
         if model.fqn in model_names
-        for dependency in model.depends_on
+        for dependency in model.depends_on or ()
         if dependency not in model_names
     }
     tables = []
@@ -188,9 +189,10 @@ def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExt
 
 
 def _relative_path(project: SQLMeshProject, model: Model) -> str | None:
-    path = getattr(model, "_path", None)
-    if path is None:
+    location = getattr(model, "_path", None)
+    if location is None:
         return None
+    path = Path(location)
     try:
         return path.resolve().relative_to(project.project_dir.resolve()).as_posix()
     except ValueError:

@@ -1,7 +1,8 @@
 """Where the SQLMesh project lives, which gateway and which environment a run targets.
 
-The environment naming function here is the one CI uses too (`sqlmesh-dagster environment`), so the SQLMesh
-environment that a pull request's plan step creates is the one its Dagster+ branch deployment reads.
+The environment naming function here is the one CI uses too (`sqlmesh-dagster environment`), so the
+SQLMesh environment that a pull request's plan step creates is the one its Dagster+ branch
+deployment reads.
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ class SQLMeshProject:
             config reads from `SQLMESH_GATEWAY`).
         manifest_path: Where the prepared manifest is written and read; defaults to
             `<project_dir>/.dagster/manifest.json`, inside the package so it ships with the code.
-        working_dir: The folder relative paths in `config.yaml` (the local DuckDB file) resolve against;
-            defaults to the repository root holding `pyproject.toml`, the folder the README runs every
-            command from, so the CLI and Dagster open the same database wherever Dagster was started.
+        working_dir: The folder relative paths in `config.yaml` (the local DuckDB file) resolve
+            against;
+            defaults to the repository root holding `pyproject.toml`, the folder the README runs
+            every
+            command from, so the CLI and Dagster open the same database wherever Dagster was
+            started.
 
     Example:
         >>> project = SQLMeshProject(Path("src/my_platform/sqlmesh_project"))  # doctest: +SKIP
@@ -106,7 +110,8 @@ class SQLMeshProject:
         if self.working_dir is not None:
             return self.working_dir
         project_dir = self.project_dir.resolve()
-        # An installed wheel also carries a pyproject.toml (dg reads it), in site-packages: not a root.
+        # An installed wheel also carries a pyproject.toml (dg reads it), in site-packages: not a
+        # root.
         if "site-packages" not in project_dir.parts:
             for parent in project_dir.parents:
                 if (parent / "pyproject.toml").exists():

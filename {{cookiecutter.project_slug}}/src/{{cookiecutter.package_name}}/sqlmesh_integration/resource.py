@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -19,8 +20,9 @@ from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Runs SQLMesh for a Dagster step: one `sqlmesh run` for exactly the selected models.
 
-    It never plans or applies (CI does, with the SQLMesh CLI): it refuses to run models whose code differs from
-    what was applied to the environment, and names the `sqlmesh plan` command that fixes it.
+    It never plans or applies (CI does, with the SQLMesh CLI): it refuses to run models whose code
+    differs from what was applied to the environment, and names the `sqlmesh plan` command that
+    fixes it.
 
     Example:
         >>> @sqlmesh_assets(project=project)  # doctest: +SKIP
@@ -31,12 +33,13 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     project_dir: str = Field(description="The SQLMesh project folder (holding config.yaml).")
     gateway: str | None = Field(
         default=None,
-        description="The SQLMesh gateway; None uses the config's default_gateway (SQLMESH_GATEWAY).",
+        description="The SQLMesh gateway; None: the config's default_gateway (SQLMESH_GATEWAY).",
     )
     environment: str | None = Field(
         default=None,
         description=(
-            "The SQLMesh environment; None means SQLMESH_ENVIRONMENT, the pull request's environment "
+            "The SQLMesh environment; None means SQLMESH_ENVIRONMENT, the pull request's "
+            "environment "
             "in a Dagster+ branch deployment, else prod."
         ),
     )
@@ -76,7 +79,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def run(
         self, context: dg.AssetExecutionContext, *, execution_time: datetime | None = None
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.AssetObservation]:
+    ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult | dg.AssetObservation]:
         """Runs SQLMesh for the step's selected assets and yields results as each model finishes.
 
         Args:
@@ -95,15 +98,13 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         context.log.info(
             f"SQLMesh run of {len(targets)} model(s) in environment `{request.environment}`."
         )
-        yield from run_models(
-            self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
-        )
+        yield from run_models(self.project, request, lock_timeout_seconds=self.lock_timeout_seconds)
 
 
 def selected_targets(
     context: dg.AssetExecutionContext,
 ) -> tuple[dict[str, ModelTarget], dict[str, str]]:
-    """The selected models (by SQLMesh name) and their expected snapshot identifiers, from spec metadata."""
+    """The selected models (by SQLMesh name) and their expected snapshot identifiers, from specs."""
     assets_def = context.assets_def
     checks: dict[dg.AssetKey, list[CheckTarget]] = defaultdict(list)
     for check_key in context.selected_asset_check_keys:

@@ -10,7 +10,7 @@ import threading
 import typing as t
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -34,7 +34,7 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RunEvent = dg.MaterializeResult | dg.AssetCheckResult | dg.AssetObservation
+RunEvent = dg.MaterializeResult[t.Any] | dg.AssetCheckResult | dg.AssetObservation
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,13 @@ class RunRequest:
 def run_models(
     project: SQLMeshProject, request: RunRequest, *, lock_timeout_seconds: float = 3600.0
 ) -> Iterator[RunEvent]:
-    """Runs the selected models with one `Context.run` and yields Dagster results as SQLMesh reports them.
+    """Runs the selected models with one `Context.run`; yields results as SQLMesh reports them.
 
     Raises:
         EnvironmentNotFoundError: the environment was never applied.
         ModelsNotAppliedError: a selected model's code differs from what the environment holds.
-        ModelRunFailedError: SQLMesh reported failed models (after the successful ones were yielded).
+        ModelRunFailedError: SQLMesh reported failed models (after the successful ones were
+            yielded).
         RunFailedError: the run failed without naming a model.
         StateConnectionError: the state database or warehouse could not be reached.
     """
@@ -83,8 +84,8 @@ def run_models(
             yield from up_to_date_observations(request, stored, console)
             if console.failures:
                 raise ModelRunFailedError(
-                    {name: failure.cause for name, failure in console.failures.items()},
-                    console.skipped,
+                    {_display(name): failure.cause for name, failure in console.failures.items()},
+                    [_display(name) for name in console.skipped],
                     request.environment,
                 )
         finally:
@@ -157,7 +158,7 @@ def _stream_run(
     context: Context, request: RunRequest, console: DagsterEventConsole
 ) -> Iterator[RunEvent]:
     outcome: dict[str, t.Any] = {}
-    execution_time: TimeLike = request.execution_time or datetime.now(timezone.utc)
+    execution_time: TimeLike = request.execution_time or datetime.now(UTC)
 
     def run() -> None:
         try:
@@ -195,7 +196,7 @@ def _latest_interval_end(snapshot: Snapshot) -> str | None:
     if not snapshot.intervals:
         return None
     end_ms = max(end for _, end in snapshot.intervals)
-    return datetime.fromtimestamp(end_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(end_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _display(name: str) -> str:

@@ -1,7 +1,7 @@
-"""The one place that builds Dagster specs from a manifest: asset specs, check specs, external specs.
+"""The one place that builds Dagster specs from a manifest: assets, checks, external assets.
 
-The `@sqlmesh_assets` decorator and any other entry point (tests, a component) share this builder, so the asset
-graph is defined in exactly one way.
+The `@sqlmesh_assets` decorator and any other entry point (tests, a component) share this builder,
+so the asset graph is defined in exactly one way.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class SQLMeshSpecs:
     Attributes:
         assets: One spec per SQLMesh model, in topological order.
         checks: One check spec per audit that SQLMesh runs (blocking audits are blocking checks).
-        external_assets: Tables SQLMesh reads but never builds; this integration never materializes them.
+        external_assets: Tables SQLMesh reads but never builds; this integration never materializes
+            them.
     """
 
     assets: list[dg.AssetSpec]
@@ -89,7 +90,9 @@ def check_specs(model: SQLMeshModel, asset_key: dg.AssetKey) -> list[dg.AssetChe
                 METADATA_MODEL_NAME: model.name,
                 METADATA_AUDIT_NAME: audit.name,
                 METADATA_AUDIT_BLOCKING: audit.blocking,
-                **{f"sqlmesh/audit_argument/{key}": value for key, value in audit.arguments.items()},
+                **{
+                    f"sqlmesh/audit_argument/{key}": value for key, value in audit.arguments.items()
+                },
             },
         )
         for name, audit in check_names(model.audits)
@@ -97,7 +100,7 @@ def check_specs(model: SQLMeshModel, asset_key: dg.AssetKey) -> list[dg.AssetChe
 
 
 def check_names(audits: tuple[SQLMeshAudit, ...]) -> list[tuple[str, SQLMeshAudit]]:
-    """Pairs each audit with a unique, valid check name: `not_null`, or `not_null_2` when repeated."""
+    """Pairs each audit with a unique check name: `not_null`, or `not_null_2` when repeated."""
     totals = Counter(audit.name for audit in audits)
     seen: Counter[str] = Counter()
     named = []
@@ -113,7 +116,6 @@ def audit_description(audit: SQLMeshAudit) -> str:
     arguments = ", ".join(f"{key} := {value}" for key, value in audit.arguments.items())
     kind = "blocking" if audit.blocking else "non-blocking"
     return f"SQLMesh audit `{audit.name}({arguments})` ({kind})."
-
 
 
 def _refuse_duplicate_keys(keys: dict[str, dg.AssetKey]) -> None:

@@ -1,13 +1,15 @@
 """Translating SQLMesh models into Dagster asset fields.
 
-Subclass :class:`SQLMeshTranslator` and override one `get_<field>` method to change one field of every asset;
-each default lives in a pure function below so an override can call it and adjust the result.
+Subclass :class:`SQLMeshTranslator` and override one `get_<field>` method to change one field of
+every asset; each default lives in a pure function below so an override can call it and adjust the
+result.
 
 Without code, a model can override some defaults with `dagster:` tags in its `MODEL (...)` block:
 
 - `dagster:group=<name>`: the asset group (default: the model's schema);
 - `dagster:key=<a/b/c>`: the asset key (default: `<schema>/<table>`);
-- `dagster:automation=on_cron|eager`: a declarative automation condition (default: none; the schedule
+- `dagster:automation=on_cron|eager`: a declarative automation condition (default: none; the
+  schedule
   runs due models).
 
 Example:
@@ -96,7 +98,9 @@ class SQLMeshTranslator:
         """The kinds shown on the asset: `sqlmesh` and the engine (`duckdb`, `snowflake`…)."""
         return {"sqlmesh", engine}
 
-    def get_metadata(self, model: SQLMeshModel, manifest: Manifest, project_dir: Path) -> dict[str, Any]:
+    def get_metadata(
+        self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
+    ) -> dict[str, Any]:
         """Definition-time metadata: tables, schema, kind, cron, grain, time column, file."""
         metadata = default_metadata(model)
         if self.settings.enable_column_schema and model.columns:
@@ -112,11 +116,11 @@ class SQLMeshTranslator:
         return metadata
 
     def get_code_version(self, model: SQLMeshModel) -> str | None:
-        """The code version: the SQLMesh snapshot version, which changes exactly when SQLMesh rebuilds."""
+        """The code version: the snapshot version, which changes exactly when SQLMesh rebuilds."""
         return model.snapshot_version or None
 
     def get_automation_condition(self, model: SQLMeshModel) -> dg.AutomationCondition[Any] | None:
-        """A declarative automation condition; default none (the project's schedule runs due models)."""
+        """A declarative automation condition; default none (the schedule runs due models)."""
         choice = self._tag_override(model, "automation")
         if choice == "on_cron":
             return dg.AutomationCondition.on_cron(dagster_cron(model.cron))
@@ -124,14 +128,15 @@ class SQLMeshTranslator:
             return dg.AutomationCondition.eager()
         if choice:
             raise ValueError(
-                f"Model `{model.view_name}` has tag `dagster:automation={choice}`: use on_cron or eager."
+                f"Model `{model.view_name}` has tag `dagster:automation={choice}`: "
+                "use on_cron or eager."
             )
         return None
 
     def get_asset_spec(
         self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
     ) -> dg.AssetSpec:
-        """Assembles the spec from the `get_<field>` methods (dependencies are added by the spec builder)."""
+        """Assembles the spec from the `get_<field>` methods (the spec builder adds deps)."""
         return dg.AssetSpec(
             key=self.get_asset_key(model),
             group_name=self.get_group_name(model),
