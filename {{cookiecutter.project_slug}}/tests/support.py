@@ -1,8 +1,10 @@
-"""Test support: the sample SQLMesh project copied into a temporary folder, applied and run for real.
+"""Test support: the sample SQLMesh project copied into a temporary folder, applied and run for
+real.
 
 Every test gets its own copy of `sqlmesh_project/` and its own DuckDB file, so tests never touch the
-developer's `local.duckdb` and can break models or data freely. Planning is done with the SQLMesh API
-(what `sqlmesh plan` does); materializing goes through Dagster (`execute_in_process` of the real assets).
+developer's `local.duckdb` and can break models or data freely. Planning is done with the SQLMesh
+API (what `sqlmesh plan` does); materializing goes through Dagster (`execute_in_process` of the real
+assets).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+
 import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshProject,
@@ -63,7 +66,9 @@ class SampleProject:
         )
         job = definitions.resolve_implicit_global_asset_job_def()
         keys = (
-            [dg.AssetKey.from_user_string(key) for key in selection] if selection is not None else None
+            [dg.AssetKey.from_user_string(key) for key in selection]
+            if selection is not None
+            else None
         )
         with dg.instance_for_test() as instance:
             return job.execute_in_process(
@@ -100,7 +105,9 @@ class SampleProject:
         context = open_context(self.project, load=False)
         try:
             missing = context.scheduler(environment="prod").merged_missing_intervals()
-            return {_short(snapshot.name): len(found) for snapshot, found in missing.items() if found}
+            return {
+                _short(snapshot.name): len(found) for snapshot, found in missing.items() if found
+            }
         finally:
             context.close()
 
@@ -113,7 +120,9 @@ def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:
     }
 
 
-def check_results(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+def check_results(
+    result: dg.ExecuteInProcessResult,
+) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     evaluations = {}
     for event in result.get_asset_check_evaluations():
         evaluations[(event.asset_key.to_user_string(), event.check_name)] = event

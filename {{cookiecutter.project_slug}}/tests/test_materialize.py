@@ -1,7 +1,8 @@
-"""End to end: real SQLMesh on real DuckDB, real Dagster execution, outcomes checked in SQLMesh state and tables.
+"""End to end: real SQLMesh on real DuckDB, real Dagster execution, outcomes checked in SQLMesh
+state and tables.
 
-The sample project is applied with `skip_backfill` (the plan applies code, Dagster's run computes data), so each
-test sees exactly what the Dagster run made SQLMesh do.
+The sample project is applied with `skip_backfill` (the plan applies code, Dagster's run computes
+data), so each test sees exactly what the Dagster run made SQLMesh do.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
     orders = sample.models_dir / "marts" / "orders.sql"
     original = orders.read_text()
     head, _, tail = original.rpartition("SELECT")  # the outer query: a CTE column could be pruned
-    broken = f"{head}SELECT\n  CAST('not a number' AS INT) AS broken_column, -- Broken on purpose.{tail}"
+    broken = (
+        f"{head}SELECT\n  CAST('not a number' AS INT) AS broken_column, -- Broken on purpose.{tail}"
+    )
     assert broken != original
     orders.write_text(broken)
     sample.plan(skip_tests=True)
@@ -118,7 +121,9 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
 
 def test_blocking_audit_failure_stops_the_model_and_its_downstream(sample: SampleProject) -> None:
     sample.plan()
-    assert sample.materialize(["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]).success
+    assert sample.materialize(
+        ["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]
+    ).success
     # The ingestion job lands every exchange rate twice: the staging model's blocking
     # `unique_combination_of_columns` audit fails, and nothing downstream of it may run.
     sample.execute("INSERT INTO raw.exchange_rates SELECT * FROM raw.exchange_rates")
@@ -208,7 +213,9 @@ def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) 
     graph = definitions.resolve_asset_graph()
     external = graph.get(dg_key("raw/exchange_rates"))
     assert not external.is_materializable
-    assert dg_key("raw/exchange_rates") in graph.get(dg_key("staging/stg_exchange_rates")).parent_keys
+    assert (
+        dg_key("raw/exchange_rates") in graph.get(dg_key("staging/stg_exchange_rates")).parent_keys
+    )
 
     sample.plan()
     result = sample.materialize()

@@ -25,6 +25,8 @@ import dagster as dg
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.utils.errors import NodeAuditsErrors
 
+from .targets import CheckTarget, ModelTarget
+
 if t.TYPE_CHECKING:
     from sqlmesh.core.snapshot import Snapshot
     from sqlmesh.utils.concurrency import NodeExecutionFailedError
@@ -33,24 +35,6 @@ logger = logging.getLogger(__name__)
 
 # SQLMesh's AuditError text: "'<audit>' audit error: <n> row(s) failed".
 _AUDIT_WARNING = re.compile(r"'(?P<audit>[^']+)' audit error: (?P<count>\d+) rows? failed")
-
-
-@dataclass(frozen=True)
-class CheckTarget:
-    """A Dagster check that stands for one SQLMesh audit."""
-
-    check_name: str
-    audit_name: str
-    blocking: bool
-
-
-@dataclass(frozen=True)
-class ModelTarget:
-    """What a run reports for one selected model."""
-
-    model_name: str
-    asset_key: dg.AssetKey
-    checks: tuple[CheckTarget, ...] = ()
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from .context import load_config, open_context
+from .context import duckdb_database_path, load_config, open_context
 from .errors import ProjectLoadError
 from .manifest import (
     Manifest,
@@ -53,7 +53,11 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
     except Exception as error:
         raise ProjectLoadError(str(project.project_dir), error) from error
     try:
-        snapshots = _snapshots(context, read_state=read_state)
+        database = duckdb_database_path(project)
+        # Never create a DuckDB file just to look for state in it (loading definitions must not
+        # leave files behind): a database that does not exist yet holds no applied versions.
+        has_state = database is None or database.exists()
+        snapshots = _snapshots(context, read_state=read_state and has_state)
         gateway = project.gateway or config.default_gateway_name
         connection = config.get_gateway(gateway).connection
         engine = connection.type_ if connection is not None else context.engine_adapter.dialect

@@ -11,9 +11,9 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from .events import CheckTarget, ModelTarget
 from .project import SQLMeshProject, environment_from_env
 from .specs import METADATA_AUDIT_BLOCKING, METADATA_AUDIT_NAME
+from .targets import CheckTarget, ModelTarget
 from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
 

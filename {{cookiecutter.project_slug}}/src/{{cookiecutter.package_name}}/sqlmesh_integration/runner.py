@@ -23,9 +23,10 @@ from .errors import (
     SQLMeshIntegrationError,
     StateConnectionError,
 )
-from .events import DagsterEventConsole, ModelTarget, RunFinished
+from .events import DagsterEventConsole, RunFinished
 from .locking import database_lock
 from .project import SQLMeshProject
+from .targets import ModelTarget
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.context import Context

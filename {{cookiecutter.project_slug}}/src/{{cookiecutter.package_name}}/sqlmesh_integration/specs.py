@@ -100,7 +100,7 @@ def check_specs(model: SQLMeshModel, asset_key: dg.AssetKey) -> list[dg.AssetChe
 
 
 def check_names(audits: tuple[SQLMeshAudit, ...]) -> list[tuple[str, SQLMeshAudit]]:
-    """Pairs each audit with a unique check name: `not_null`, or `not_null_2` when repeated."""
+    """Pairs each audit with a unique check name (`not_null`, or `not_null_1`, `_2` if repeated)."""
     totals = Counter(audit.name for audit in audits)
     seen: Counter[str] = Counter()
     named = []

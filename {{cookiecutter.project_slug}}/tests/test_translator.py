@@ -1,0 +1,209 @@
+"""Unit tests of the translator and the spec builder, on hand-written manifests (no SQLMesh)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator, finest_cron
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+    Manifest,
+    SQLMeshAudit,
+    SQLMeshColumn,
+    SQLMeshExternalTable,
+    SQLMeshModel,
+)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs, check_names
+from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import (
+    SQLMeshTranslatorSettings,
+    dagster_cron,
+)
+
+PROJECT_DIR = Path("/project")
+
+
+def model(table: str = "orders", schema: str = "marts", **fields: object) -> SQLMeshModel:
+    defaults: dict[str, object] = {
+        "name": f'"db"."{schema}"."{table}"',
+        "catalog": "db",
+        "schema": schema,
+        "table": table,
+        "kind": "FULL",
+        "dialect": "duckdb",
+        "cron": "@daily",
+        "snapshot_identifier": "111",
+        "snapshot_version": "222",
+    }
+    defaults.update(fields)
+    return SQLMeshModel(**defaults)  # type: ignore[arg-type]
+
+
+def manifest(*models: SQLMeshModel, externals: tuple[SQLMeshExternalTable, ...] = ()) -> Manifest:
+    return Manifest(
+        project_fingerprint="x",
+        gateway="local",
+        engine="duckdb",
+        dialect="duckdb",
+        default_catalog="db",
+        sqlmesh_version="0.236.4",
+        models=models,
+        external_tables=externals,
+    )
+
+
+def test_default_fields() -> None:
+    orders = model(
+        description="One row per order.",
+        owner="analytics",
+        tags=("finance", "dagster:group=money"),
+        columns=(SQLMeshColumn("order_id", "INT", "Order id."),),
+        grains=("order_id",),
+        file_path="models/marts/orders.sql",
+        physical_table="sqlmesh__marts.marts__orders__222",
+    )
+    spec = SQLMeshTranslator().get_asset_spec(orders, manifest(orders), PROJECT_DIR)
+
+    assert spec.key == dg.AssetKey(["marts", "orders"])
+    assert spec.group_name == "money"  # the dagster:group tag overrides the schema
+    assert spec.description == "One row per order."
+    assert spec.owners == ["team:analytics"]
+    assert spec.tags["finance"] == ""
+    assert not any(key.startswith("dagster:") for key in spec.tags)
+    assert spec.kinds == {"sqlmesh", "duckdb"}
+    assert spec.code_version == "222"
+    assert spec.skippable
+    assert spec.metadata["sqlmesh/model_name"] == '"db"."marts"."orders"'
+    assert spec.metadata["dagster/table_name"] == "marts.orders"
+    assert spec.metadata["sqlmesh/physical_table"] == "sqlmesh__marts.marts__orders__222"
+    assert spec.metadata["sqlmesh/grain"] == "order_id"
+    schema = spec.metadata["dagster/column_schema"]
+    assert [(c.name, c.type, c.description) for c in schema.columns] == [
+        ("order_id", "INT", "Order id.")
+    ]
+    references = spec.metadata["dagster/code_references"].code_references
+    assert references[0].file_path == "/project/models/marts/orders.sql"
+
+
+def test_email_owner_and_no_owner() -> None:
+    assert SQLMeshTranslator().get_owners(model(owner="ana@example.com")) == ["ana@example.com"]
+    assert SQLMeshTranslator().get_owners(model()) == []
+
+
+def test_tag_overrides_for_key_and_automation() -> None:
+    orders = model(tags=("dagster:key=warehouse/orders", "dagster:automation=on_cron"))
+    translator = SQLMeshTranslator()
+
+    assert translator.get_asset_key(orders) == dg.AssetKey(["warehouse", "orders"])
+    assert translator.get_automation_condition(orders) is not None
+    with pytest.raises(ValueError, match="use on_cron or eager"):
+        translator.get_automation_condition(model(tags=("dagster:automation=sometimes",)))
+
+
+def test_settings_switch_features_off() -> None:
+    orders = model(
+        tags=("dagster:group=money",),
+        columns=(SQLMeshColumn("order_id", "INT"),),
+        file_path="models/orders.sql",
+    )
+    translator = SQLMeshTranslator(
+        SQLMeshTranslatorSettings(
+            enable_tag_overrides=False, enable_code_references=False, enable_column_schema=False
+        )
+    )
+    spec = translator.get_asset_spec(orders, manifest(orders), PROJECT_DIR)
+
+    assert spec.group_name == "marts"
+    assert "dagster/column_schema" not in spec.metadata
+    assert "dagster/code_references" not in spec.metadata
+
+
+def test_subclass_overrides_one_field() -> None:
+    class Prefixed(SQLMeshTranslator):
+        def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
+            return super().get_asset_key(model).with_prefix("warehouse")
+
+    staging = model("stg_orders", "staging")
+    orders = model(depends_on=(staging.name,))
+    specs = build_specs(manifest(staging, orders), Prefixed(), PROJECT_DIR)
+
+    assert [spec.key.to_user_string() for spec in specs.assets] == [
+        "warehouse/staging/stg_orders",
+        "warehouse/marts/orders",
+    ]
+    assert [dep.asset_key for dep in specs.assets[1].deps] == [
+        dg.AssetKey(["warehouse", "staging", "stg_orders"])
+    ]
+
+
+def test_specs_deps_checks_and_external_tables() -> None:
+    rates = SQLMeshExternalTable(
+        name='"db"."raw"."exchange_rates"',
+        catalog="db",
+        schema="raw",
+        table="exchange_rates",
+        columns=(SQLMeshColumn("rate", "DECIMAL"),),
+    )
+    orders = model(
+        depends_on=(rates.name,),
+        audits=(
+            SQLMeshAudit("not_null", blocking=True, arguments={"columns": "[order_id]"}),
+            SQLMeshAudit("accepted_range", blocking=False),
+        ),
+    )
+    specs = build_specs(manifest(orders, externals=(rates,)), SQLMeshTranslator(), PROJECT_DIR)
+
+    assert [dep.asset_key for dep in specs.assets[0].deps] == [
+        dg.AssetKey(["raw", "exchange_rates"])
+    ]
+    assert [(check.name, check.blocking) for check in specs.checks] == [
+        ("not_null", True),
+        ("accepted_range", False),
+    ]
+    assert specs.checks[0].asset_key == dg.AssetKey(["marts", "orders"])
+    assert [spec.key for spec in specs.external_assets] == [dg.AssetKey(["raw", "exchange_rates"])]
+    definitions = dg.Definitions(assets=specs.external_assets)
+    assert (
+        not definitions.resolve_asset_graph()
+        .get(dg.AssetKey(["raw", "exchange_rates"]))
+        .is_materializable
+    )
+
+
+def test_repeated_audits_get_numbered_check_names() -> None:
+    audits = (
+        SQLMeshAudit("not_null", True, {"columns": "[a]"}),
+        SQLMeshAudit("not_null", True, {"columns": "[b]"}),
+        SQLMeshAudit("unique_values", True),
+    )
+    assert [name for name, _ in check_names(audits)] == [
+        "not_null_1",
+        "not_null_2",
+        "unique_values",
+    ]
+
+
+def test_two_models_with_one_key_are_refused() -> None:
+    first = model("orders", "marts")
+    second = model("orders", "marts", name='"other"."marts"."orders"')
+    with pytest.raises(ValueError, match="both map to asset key"):
+        build_specs(manifest(first, second), SQLMeshTranslator(), PROJECT_DIR)
+
+
+@pytest.mark.parametrize(
+    ("crons", "expected"),
+    [
+        (["@daily"], "0 0 * * *"),
+        (["@daily", "@hourly"], "0 * * * *"),
+        (["@weekly", "0 6 * * *"], "0 6 * * *"),
+    ],
+    ids=["daily", "hourly-wins", "six-am-beats-weekly"],
+)
+def test_finest_cron(crons: list[str], expected: str) -> None:
+    assert finest_cron(crons) == expected
+
+
+def test_cron_aliases() -> None:
+    assert dagster_cron("@daily") == "0 0 * * *"
+    assert dagster_cron("*/5 * * * *") == "*/5 * * * *"
