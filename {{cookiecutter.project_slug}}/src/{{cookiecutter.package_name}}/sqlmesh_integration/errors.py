@@ -73,7 +73,8 @@ class ModelsNotAppliedError(SQLMeshIntegrationError):
         listed = ", ".join(f"`{name}`" for name in self.models)
         super().__init__(
             f"Model(s) {listed} changed since they were applied to `{environment}` (or were never "
-            f"applied): run `{plan_command}` first, then materialize again."
+            f"applied): run `{plan_command}` first, then materialize again (in a deployment: "
+            "deploy the code that was applied)."
         )
 
 

@@ -201,15 +201,7 @@ class DagsterEventConsole(NoopConsole):
                 count = failure.audit_failures.get(check.audit_name)
                 if count is None or _is_ambiguous(target, check):
                     continue
-                results.append(
-                    dg.AssetCheckResult(
-                        asset_key=target.asset_key,
-                        check_name=check.check_name,
-                        passed=False,
-                        severity=dg.AssetCheckSeverity.ERROR,
-                        metadata={"sqlmesh/failed_rows": count},
-                    )
-                )
+                results.append(_check_result(target, check, count, dg.AssetCheckSeverity.ERROR))
         return results
 
     def _model_events(self, target: ModelTarget, progress: ModelProgress) -> list[DagsterEvent]:
@@ -242,7 +234,7 @@ class DagsterEventConsole(NoopConsole):
         self, target: ModelTarget, progress: ModelProgress
     ) -> list[dg.AssetCheckResult]:
         all_ran = all(
-            passed + failed == len(target.checks)
+            passed + failed == target.audit_count
             for passed, failed in zip(progress.audits_passed, progress.audits_failed, strict=True)
         )
         results = []
@@ -252,23 +244,10 @@ class DagsterEventConsole(NoopConsole):
                 continue  # two checks share an audit name: SQLMesh's report cannot tell them apart
             if failed_rows is not None:
                 results.append(
-                    dg.AssetCheckResult(
-                        asset_key=target.asset_key,
-                        check_name=check.check_name,
-                        passed=False,
-                        severity=dg.AssetCheckSeverity.WARN,
-                        metadata={"sqlmesh/failed_rows": failed_rows},
-                    )
+                    _check_result(target, check, failed_rows, dg.AssetCheckSeverity.WARN)
                 )
             elif all_ran:
-                results.append(
-                    dg.AssetCheckResult(
-                        asset_key=target.asset_key,
-                        check_name=check.check_name,
-                        passed=True,
-                        metadata={"sqlmesh/failed_rows": 0},
-                    )
-                )
+                results.append(_check_result(target, check, 0, dg.AssetCheckSeverity.WARN))
             else:
                 logger.warning(
                     "SQLMesh did not run every audit of %s; `%s` is not reported.",
@@ -282,6 +261,18 @@ def data_version(snapshot_version: str | None, intervals: t.Sequence[tuple[int, 
     """A data version from the snapshot version and the intervals this run wrote."""
     text = f"{snapshot_version}|" + ";".join(f"{start}-{end}" for start, end in intervals)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_result(
+    target: ModelTarget, check: CheckTarget, failed_rows: int, severity: dg.AssetCheckSeverity
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=target.asset_key,
+        check_name=check.check_name,
+        passed=failed_rows == 0,
+        severity=severity,
+        metadata={"sqlmesh/failed_rows": failed_rows},
+    )
 
 
 def _is_ambiguous(target: ModelTarget, check: CheckTarget) -> bool:

@@ -97,15 +97,7 @@ def _model_entry(
     project: SQLMeshProject, model: Model, snapshot: Snapshot, default_dialect: str | None
 ) -> SQLMeshModel:
     table = exp.to_table(model.fqn)
-    column_descriptions = model.column_descriptions or {}
-    columns = tuple(
-        SQLMeshColumn(
-            name=name,
-            type=data_type.sql(dialect=model.dialect),
-            description=column_descriptions.get(name),
-        )
-        for name, data_type in (model.columns_to_types or {}).items()
-    )
+    columns = _columns(model)
     version = snapshot.version or snapshot.fingerprint.to_version()
     time_column = getattr(model, "time_column", None)
     return SQLMeshModel(
@@ -169,7 +161,6 @@ def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExt
     for name in sorted(referenced | set(declared)):
         table = exp.to_table(name)
         model = declared.get(name)
-        column_descriptions = (model.column_descriptions or {}) if model else {}
         tables.append(
             SQLMeshExternalTable(
                 name=name,
@@ -177,19 +168,22 @@ def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExt
                 schema=table.db,
                 table=table.name,
                 description=model.description if model else None,
-                columns=tuple(
-                    SQLMeshColumn(
-                        name=column,
-                        type=data_type.sql(dialect=model.dialect),
-                        description=column_descriptions.get(column),
-                    )
-                    for column, data_type in (model.columns_to_types or {}).items()
-                )
-                if model
-                else (),
+                columns=_columns(model) if model else (),
             )
         )
     return tables
+
+
+def _columns(model: Model) -> tuple[SQLMeshColumn, ...]:
+    descriptions = model.column_descriptions or {}
+    return tuple(
+        SQLMeshColumn(
+            name=name,
+            type=data_type.sql(dialect=model.dialect),
+            description=descriptions.get(name),
+        )
+        for name, data_type in (model.columns_to_types or {}).items()
+    )
 
 
 def _relative_path(project: SQLMeshProject, model: Model) -> str | None:

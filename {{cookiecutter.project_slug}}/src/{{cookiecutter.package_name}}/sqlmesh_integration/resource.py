@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from .project import SQLMeshProject, environment_from_env
-from .specs import METADATA_AUDIT_BLOCKING, METADATA_AUDIT_NAME
+from .specs import METADATA_AUDIT_BLOCKING, METADATA_AUDIT_COUNT, METADATA_AUDIT_NAME
 from .targets import CheckTarget, ModelTarget
 from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
@@ -121,6 +121,11 @@ def selected_targets(
     for key in context.selected_asset_keys:
         spec = assets_def.specs_by_key[key]
         name = str(spec.metadata[METADATA_MODEL_NAME])
-        targets[name] = ModelTarget(model_name=name, asset_key=key, checks=tuple(checks[key]))
+        targets[name] = ModelTarget(
+            model_name=name,
+            asset_key=key,
+            checks=tuple(checks[key]),
+            audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, len(checks[key]))),
+        )
         identifiers[name] = str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
     return targets, identifiers

@@ -18,6 +18,7 @@ from .translator import METADATA_MODEL_NAME, SQLMeshTranslator, column_schema
 
 METADATA_AUDIT_NAME = "sqlmesh/audit_name"
 METADATA_AUDIT_BLOCKING = "sqlmesh/audit_blocking"
+METADATA_AUDIT_COUNT = "sqlmesh/audit_count"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,11 @@ def build_specs(
             for upstream in model.depends_on
             if upstream in model_keys or upstream in external_keys
         ]
-        assets.append(spec.replace_attributes(deps=deps))
+        assets.append(
+            spec.replace_attributes(deps=deps).merge_attributes(
+                metadata={METADATA_AUDIT_COUNT: len(model.audits)}
+            )
+        )
         checks.extend(check_specs(model, spec.key))
 
     external_assets = [

@@ -27,3 +27,4 @@ class ModelTarget:
     model_name: str
     asset_key: dg.AssetKey
     checks: tuple[CheckTarget, ...] = ()
+    audit_count: int = 0  # audits SQLMesh runs for the model, selected as checks or not

@@ -1,0 +1,330 @@
+"""Reliability drills with real processes on a copy of the installed default project.
+
+- Four `dg launch` at once through one Dagster instance (the project's `dagster_home/`, pool limit
+  1): all succeed, none hits DuckDB's lock, and the data is what one run makes.
+- A run killed with SIGKILL while SQLMesh evaluates a model: the DuckDB lock is released, and the
+  next run fills exactly the missing intervals (no duplicated or missing rows, counted against the
+  seeds).
+- SQLMesh state in a real PostgreSQL server with data in DuckDB, and data and state in Postgres:
+  plan with the SQLMesh CLI, materialize with `dg launch`. The server is TEMPLATE_TEST_POSTGRES_DSN
+  (default postgresql://postgres@127.0.0.1:5432/postgres; `.ci/run` starts one when none answers);
+  each test creates its own database and drops it.
+
+Drills that need only the generated project's fixtures run in its own test suite: the SQL error and
+blocking audit mid-graph with their healing reruns and code changed but not applied
+(tests/test_materialize.py), the unreachable state database and Dagster's report checked against
+SQLMesh state (tests/test_reliability.py).
+
+`dg launch` here passes the in-process executor as run config: the README's default (a child
+process per step) takes the same pool slot and file lock and costs a second Python start per run.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from projects import Project, project_env
+
+pytestmark = pytest.mark.slow
+
+PROBE = Path(__file__).parent / "reliability_probe.py"
+IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
+LAUNCH_ALL = ["uv", "run", "--no-sync", "dg", "launch", "--assets", "*"]
+MARTS = ("marts.orders", "marts.daily_revenue", "marts.customers")
+POSTGRES_DSN = os.environ.get(
+    "TEMPLATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+# Evaluation of marts.orders waits here (in the test copy only) once its batch reaches February.
+HOLD_MACRO = '''"""Reliability drill only: hold marts.orders so the test can kill the run."""
+
+import os
+import time
+from pathlib import Path
+
+from sqlmesh import macro
+
+
+@macro()
+def drill_hold(evaluator, start_ds):
+    marker = os.environ.get("DRILL_HOLD_MARKER")
+    start = getattr(start_ds, "this", str(start_ds))
+    if marker and evaluator.runtime_stage == "evaluating" and start >= "2024-02-01":
+        Path(marker).write_text(start)
+        time.sleep(900)
+    return True
+'''
+
+
+@pytest.fixture
+def project(project_copy: Project) -> Project:
+    """A copy of the installed project (no data) with its own environment."""
+    project_copy.run(["uv", "sync", "--frozen", "--quiet"])
+    return project_copy
+
+
+def expected_rows(project: Project) -> dict[str, int]:
+    """Rows each mart must hold, counted from the seed files."""
+    seeds = project.sqlmesh_project / "seeds"
+    paid = {row["order_id"] for row in _csv(seeds / "raw_payments.csv")}
+    orders = [row for row in _csv(seeds / "raw_orders.csv") if row["order_id"] in paid]
+    return {
+        "marts.orders": len({row["order_id"] for row in orders}),
+        "marts.daily_revenue": len({row["ordered_at"][:10] for row in orders}),
+        "marts.customers": len(_csv(seeds / "raw_customers.csv")),
+    }
+
+
+def probe(project: Project, env: dict[str, str] | None = None) -> dict[str, dict[str, object]]:
+    result = project.run(
+        [str(project.path / ".venv/bin/python"), str(PROBE), project.package_name], env=env
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def assert_one_runs_data(project: Project, env: dict[str, str] | None = None) -> None:
+    """Every interval filled, each mart holds its seed-derived rows once (no duplicates)."""
+    found = probe(project, env)
+    assert found["missing"] == {}, "SQLMesh state still has missing intervals"
+    rows = {table: tuple(counts) for table, counts in found["rows"].items()}  # type: ignore[arg-type]
+    expected = expected_rows(project)
+    assert expected == {"marts.orders": 60, "marts.daily_revenue": 54, "marts.customers": 20}
+    assert rows == {table: (count, count) for table, count in expected.items()}
+
+
+def plan(project: Project, env: dict[str, str] | None = None) -> None:
+    """The README's plan command (applies the models to prod without backfilling them)."""
+    command = next(line for line in project.readme_commands() if " plan prod " in line)
+    project.run(command, env=env)
+
+
+def materialized(log: str) -> set[str]:
+    """The assets a `dg launch` log reports materialized (`seeds.raw_orders`)."""
+    marker = "ASSET_MATERIALIZATION - Materialized value "
+    return {
+        line.split(marker, 1)[1].rstrip(".").replace(" ", ".")
+        for line in log.splitlines()
+        if marker in line
+    }
+
+
+def test_four_concurrent_launches_queue_and_make_one_runs_data(
+    project: Project, tmp_path: Path
+) -> None:
+    home = project.path / "dagster_home"
+    assert (home / "dagster.yaml").is_file(), "the project ships its local Dagster instance"
+    env = {"DAGSTER_HOME": str(home)}
+    # Created once before the runs: several processes creating a fresh instance at once collide.
+    project.run(["uv", "run", "--no-sync", "dagster", "instance", "migrate"], env=env)
+    plan(project)
+
+    logs = [tmp_path / f"launch-{index}.log" for index in range(4)]
+    processes = []
+    for log in logs:
+        with log.open("w") as output:
+            processes.append(
+                subprocess.Popen(
+                    [*LAUNCH_ALL, "--config-json", IN_PROCESS],
+                    cwd=project.path,
+                    env=project_env(env),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+    codes = [process.wait(timeout=1200) for process in processes]
+    texts = [log.read_text() for log in logs]
+
+    assert codes == [0, 0, 0, 0], "\n\n".join(text[-5000:] for text in texts)
+    for text in texts:
+        assert "Could not set lock" not in text and "Conflicting lock" not in text
+        assert "RunLockTimeoutError" not in text
+    reported = [materialized(text) for text in texts]
+    assert sorted(len(assets) for assets in reported) == [0, 0, 0, 10]
+    for text, assets in zip(texts, reported, strict=True):
+        if not assets:  # the runs after the first found nothing due and said so
+            assert text.count("ASSET_OBSERVATION") == 10
+    assert_one_runs_data(project)
+
+
+def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
+    project: Project, tmp_path: Path
+) -> None:
+    (project.sqlmesh_project / "macros" / "drill_hold.py").write_text(HOLD_MACRO)
+    orders = project.sqlmesh_project / "models" / "marts" / "orders.sql"
+    text = orders.read_text()
+    held = text.replace(
+        "time_column order_date\n", "time_column order_date,\n    batch_size 60\n", 1
+    ).replace(
+        "BETWEEN @start_date AND @end_date",
+        "BETWEEN @start_date AND @end_date AND @drill_hold(@start_ds)",
+        1,
+    )
+    assert held.count("batch_size 60") == 1 and held.count("@drill_hold") == 1
+    orders.write_text(held)
+    plan(project)
+
+    marker = tmp_path / "held"
+    log = tmp_path / "killed.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            LAUNCH_ALL,  # the README command, default executor: the step runs in a child process
+            cwd=project.path,
+            env=project_env({"DRILL_HOLD_MARKER": str(marker)}),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 900  # a safety net against a hang, not a timed assertion
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert marker.exists(), log.read_text()[-5000:]
+        os.killpg(process.pid, signal.SIGKILL)  # the run, its step process and SQLMesh at once
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+    # The OS released the run's file lock with the process; DuckDB's own lock went with it too.
+    descriptor = os.open(project.path / "local.duckdb.lock", os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
+    killed = probe(project)
+    covered = killed["covered_days"]
+    assert 0 < covered["marts.orders"] < covered["seeds.raw_orders"]  # some batches, not all
+    assert covered["marts.daily_revenue"] == 0
+    assert "marts.orders" in killed["missing"]
+    # Nothing was reported that SQLMesh did not record: the upstream models that finished, and
+    # not the model that was killed mid-way.
+    reported = materialized(log.read_text())
+    assert "marts.orders" not in reported
+    assert reported and all(covered[name] > 0 for name in reported)
+
+    project.run([*LAUNCH_ALL, "--config-json", IN_PROCESS])  # no hold: the next run
+
+    assert_one_runs_data(project)
+
+
+@pytest.fixture
+def postgres_database(project: Project) -> Iterator[dict[str, str]]:
+    """A throwaway database on the test server, dropped afterwards: host, port, user, password."""
+    parts = urlsplit(POSTGRES_DSN)
+    server = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": str(parts.port or 5432),
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+        "maintenance": parts.path.lstrip("/") or "postgres",
+        "database": f"template_test_{uuid.uuid4().hex[:12]}",
+    }
+    postgres_sql(project, server, f'CREATE DATABASE "{server["database"]}"')
+    try:
+        yield server
+    finally:
+        drop = f'DROP DATABASE IF EXISTS "{server["database"]}" WITH (FORCE)'
+        postgres_sql(project, server, drop)
+
+
+def postgres_sql(
+    project: Project, server: dict[str, str], statement: str, database: str | None = None
+) -> str:
+    """Runs one statement with the project's psycopg2 (on the maintenance database by default)."""
+    code = (
+        "import sys, psycopg2\n"
+        "host, port, user, password, database, statement = sys.argv[1:]\n"
+        "try:\n"
+        "    connection = psycopg2.connect(host=host, port=port, user=user, password=password,"
+        " dbname=database, connect_timeout=10)\n"
+        "except psycopg2.OperationalError as error:\n"
+        "    sys.exit(f'No PostgreSQL server at {host}:{port} ({error}); start one or set"
+        " TEMPLATE_TEST_POSTGRES_DSN (.ci/run starts one).')\n"
+        "connection.autocommit = True\n"
+        "cursor = connection.cursor()\n"
+        "cursor.execute(statement)\n"
+        "print(cursor.fetchall() if cursor.description else '')\n"
+        "connection.close()\n"
+    )
+    result = project.run(
+        [
+            str(project.path / ".venv/bin/python"),
+            "-c",
+            code,
+            server["host"],
+            server["port"],
+            server["user"],
+            server["password"],
+            database or server["maintenance"],
+            statement,
+        ]
+    )
+    return result.stdout.strip()
+
+
+def add_gateway(project: Project, name: str, body: str) -> None:
+    """Adds a gateway to the copy's config.yaml (the shipped config is not touched)."""
+    config = project.sqlmesh_project / "config.yaml"
+    text = config.read_text()
+    assert "\ngateways:\n" in text
+    indented = "".join(f"    {line}\n" for line in body.strip().splitlines())
+    config.write_text(text.replace("\ngateways:\n", f"\ngateways:\n  {name}:\n{indented}", 1))
+
+
+def postgres_yaml(server: dict[str, str]) -> str:
+    return (
+        "type: postgres\n"
+        f"host: {server['host']}\n"
+        f"port: {server['port']}\n"
+        f"user: {json.dumps(server['user'])}\n"
+        f"password: {json.dumps(server['password'])}\n"
+        f"database: {server['database']}\n"
+    )
+
+
+def indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+@pytest.mark.parametrize("data", ["duckdb", "postgres"])
+def test_state_in_postgres_plan_apply_materialize(
+    project: Project, postgres_database: dict[str, str], data: str
+) -> None:
+    state = postgres_yaml(postgres_database)
+    if data == "duckdb":
+        connection = "type: duckdb\ndatabase: local.duckdb\n"
+        body = f"connection:\n{indent(connection)}state_connection:\n{indent(state)}"
+    else:  # no state_connection: SQLMesh keeps its state in the data connection, Postgres
+        body = f"connection:\n{indent(state)}"
+    add_gateway(project, "drill", body + "variables:\n  land_sample_sources: true\n")
+    env = {"SQLMESH_GATEWAY": "drill"}
+
+    plan(project, env)
+    launch = project.run([*LAUNCH_ALL, "--config-json", IN_PROCESS], env=env)
+
+    assert len(materialized(launch.stdout + launch.stderr)) == 10
+    assert_one_runs_data(project, env)
+    assert (project.path / "local.duckdb").exists() is (data == "duckdb")
+    environments = "SELECT name FROM sqlmesh._environments ORDER BY name"
+    assert postgres_sql(
+        project, postgres_database, environments, postgres_database["database"]
+    ) == ("[('prod',)]")
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))

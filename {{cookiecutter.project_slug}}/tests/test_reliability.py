@@ -1,0 +1,111 @@
+"""Reliability drills: an unreachable state database; Dagster's report against SQLMesh state.
+
+The other drills are in test_materialize.py (a SQL error and a blocking audit mid-graph, each
+healed by a rerun; code changed but not applied) and, where they need several processes, a Dagster
+instance or a PostgreSQL server, in the template's own test suite (concurrent runs, a run killed
+with SIGKILL, SQLMesh state in Postgres).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import dagster as dg
+import pytest
+
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject, sqlmesh_definitions
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
+
+from .support import SampleProject, materialized_keys, step_failure_message
+
+pytestmark = pytest.mark.slow
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def add_gateway(sample: SampleProject, name: str, body: str) -> None:
+    """Adds a gateway to the copied project's config.yaml (the shipped config is not touched)."""
+    config = sample.project.project_dir / "config.yaml"
+    text = config.read_text()
+    assert "\ngateways:\n" in text
+    indented = "".join(f"    {line}\n" if line else "\n" for line in body.strip().splitlines())
+    config.write_text(text.replace("\ngateways:\n", f"\ngateways:\n  {name}:\n{indented}", 1))
+
+
+def test_unreachable_state_database_loads_definitions_and_fails_the_run_naming_it(
+    sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = closed_port()
+    add_gateway(
+        sample,
+        "unreachable_state",
+        f"""
+connection:
+  type: duckdb
+  database: local.duckdb
+state_connection:
+  type: postgres
+  host: 127.0.0.1
+  port: {port}
+  user: sqlmesh
+  password: ""
+  database: sqlmesh_state
+variables:
+  land_sample_sources: true
+""",
+    )
+    # As in a deployment: the gateway comes from SQLMESH_GATEWAY and the manifest was prepared in CI
+    # (here without the state, which preparing tolerates).
+    monkeypatch.setenv("SQLMESH_GATEWAY", "unreachable_state")
+    project = SQLMeshProject(sample.project.project_dir, working_dir=sample.root)
+    assert len(load_manifest(project, refresh="always").models) == 10
+
+    monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
+    definitions = sqlmesh_definitions(project)  # the code location loads from the manifest alone
+    job = definitions.resolve_implicit_global_asset_job_def()
+    assert len(job.asset_layer.executable_asset_keys) == 10
+
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+
+    assert not result.success
+    assert materialized_keys(result) == set()
+    message = step_failure_message(result)
+    assert "StateConnectionError" in message
+    assert "gateway `unreachable_state`" in message
+    assert "127.0.0.1" in message and str(port) in message
+
+
+def test_nothing_is_reported_materialized_that_sqlmesh_did_not_record(
+    sample: SampleProject,
+) -> None:
+    """Blocking audit mid-graph, then the healed rerun: Dagster's materializations match the state.
+
+    A model is reported materialized exactly when SQLMesh recorded new intervals for it in that run.
+    """
+    sample.plan()
+    seeds = ["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]
+    assert sample.materialize(seeds).success
+    sample.execute("INSERT INTO raw.exchange_rates SELECT * FROM raw.exchange_rates")
+
+    for heal in (False, True):
+        if heal:
+            sample.execute(
+                "CREATE OR REPLACE TABLE raw.exchange_rates AS "
+                "SELECT DISTINCT * FROM raw.exchange_rates"
+            )
+        before = sample.intervals()
+        result = sample.materialize()
+        after = sample.intervals()
+
+        recorded = {
+            name.replace(".", "/") for name, days in after.items() if days != before.get(name)
+        }
+        assert materialized_keys(result) == recorded
+        assert result.success is heal
+    assert sample.missing_intervals() == {}
