@@ -9,23 +9,62 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
 
 from .support import PACKAGE_PROJECT_DIR, SampleProject
+
+_ENVIRONMENT_VARIABLES = ("SQLMESH_GATEWAY", "SQLMESH_ENVIRONMENT", "DAGSTER_CLOUD_DEPLOYMENT_NAME")
 
 
 @pytest.fixture
 def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleProject]:
     """A fresh copy of the sample project (not yet applied) on the local DuckDB gateway."""
-    monkeypatch.delenv("SQLMESH_GATEWAY", raising=False)
-    monkeypatch.delenv("SQLMESH_ENVIRONMENT", raising=False)
-    monkeypatch.delenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", raising=False)
-    project_dir = tmp_path / "sqlmesh_project"
+    for name in _ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     shutil.copytree(
         PACKAGE_PROJECT_DIR,
-        project_dir,
+        tmp_path / "sqlmesh_project",
         ignore=shutil.ignore_patterns(".dagster", ".cache", "logs", "__pycache__", "*.duckdb*"),
     )
-    yield SampleProject(
-        root=tmp_path,
-        project=SQLMeshProject(project_dir, gateway="local", working_dir=tmp_path),
+    yield _sample_in(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _applied_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample project applied once per session (skip_backfill) with its manifest prepared."""
+    root = tmp_path_factory.mktemp("applied")
+    shutil.copytree(
+        PACKAGE_PROJECT_DIR,
+        root / "sqlmesh_project",
+        ignore=shutil.ignore_patterns(".dagster", ".cache", "logs", "__pycache__", "*.duckdb*"),
+    )
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in _ENVIRONMENT_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        applied = _sample_in(root)
+        applied.plan()
+        load_manifest(applied.project)
+    return root
+
+
+@pytest.fixture
+def applied_sample(
+    _applied_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> SampleProject:
+    """A copy of the sample project already applied to prod (nothing computed yet), manifest ready.
+
+    The same state as `sample` followed by `sample.plan()`, without paying for the plan in every
+    test: the project folder and its DuckDB file are copied from one applied per session.
+    """
+    for name in _ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    root = tmp_path / "applied"
+    shutil.copytree(_applied_template, root, ignore=shutil.ignore_patterns("*.lock", "logs"))
+    return _sample_in(root)
+
+
+def _sample_in(root: Path) -> SampleProject:
+    project_dir = root / "sqlmesh_project"
+    return SampleProject(
+        root=root, project=SQLMeshProject(project_dir, gateway="local", working_dir=root)
     )

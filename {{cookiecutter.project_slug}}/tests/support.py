@@ -62,7 +62,7 @@ class SampleProject:
         definitions = sqlmesh_definitions(
             self.project,
             translator=translator,
-            manifest=load_manifest(self.project, refresh="always"),
+            manifest=load_manifest(self.project),  # refreshed when a test edited the project
         )
         job = definitions.resolve_implicit_global_asset_job_def()
         keys = (

@@ -37,8 +37,10 @@ ALL_MODELS = {
 MARTS = {"marts.orders", "marts.daily_revenue", "marts.customers"}
 
 
-def test_full_run_materializes_every_model_and_fills_every_interval(sample: SampleProject) -> None:
-    sample.plan()
+def test_full_run_materializes_every_model_and_fills_every_interval(
+    applied_sample: SampleProject,
+) -> None:
+    sample = applied_sample
     assert sample.missing_intervals().keys() >= MARTS
 
     result = sample.materialize()
@@ -57,8 +59,8 @@ def test_full_run_materializes_every_model_and_fills_every_interval(sample: Samp
     assert "sqlmesh/intervals" in materialization.metadata
 
 
-def test_subset_runs_only_the_selected_models(sample: SampleProject) -> None:
-    sample.plan()
+def test_subset_runs_only_the_selected_models(applied_sample: SampleProject) -> None:
+    sample = applied_sample
     before = sample.intervals()
 
     result = sample.materialize(["seeds/raw_orders", "staging/stg_orders"])
@@ -70,8 +72,8 @@ def test_subset_runs_only_the_selected_models(sample: SampleProject) -> None:
     assert changed == {"seeds.raw_orders", "staging.stg_orders"}
 
 
-def test_nothing_due_reports_no_materialization(sample: SampleProject) -> None:
-    sample.plan()
+def test_nothing_due_reports_no_materialization(applied_sample: SampleProject) -> None:
+    sample = applied_sample
     assert sample.materialize().success
     before = sample.intervals()
 
@@ -119,8 +121,10 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
     assert sample.missing_intervals() == {}
 
 
-def test_blocking_audit_failure_stops_the_model_and_its_downstream(sample: SampleProject) -> None:
-    sample.plan()
+def test_blocking_audit_failure_stops_the_model_and_its_downstream(
+    applied_sample: SampleProject,
+) -> None:
+    sample = applied_sample
     assert sample.materialize(
         ["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]
     ).success
@@ -184,8 +188,8 @@ def test_non_blocking_audit_failure_warns_and_still_materializes(sample: SampleP
     assert sample.missing_intervals() == {}
 
 
-def test_code_changed_but_not_applied_refuses_to_run(sample: SampleProject) -> None:
-    sample.plan()
+def test_code_changed_but_not_applied_refuses_to_run(applied_sample: SampleProject) -> None:
+    sample = applied_sample
     customers = sample.models_dir / "marts" / "customers.sql"
     customers.write_text(customers.read_text().replace("SELECT", "SELECT\n  1 AS new_column,", 1))
 
@@ -222,7 +226,9 @@ def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) 
     assert "raw/exchange_rates" not in materialized_keys(result)
 
 
-def test_custom_translator_changes_keys_and_groups(sample: SampleProject) -> None:
+def test_custom_translator_changes_keys_and_groups(applied_sample: SampleProject) -> None:
+    sample = applied_sample
+
     class WarehouseTranslator(SQLMeshTranslator):
         def get_asset_key(self, model: SQLMeshModel):  # type: ignore[no-untyped-def]
             return super().get_asset_key(model).with_prefix("warehouse")
@@ -230,7 +236,6 @@ def test_custom_translator_changes_keys_and_groups(sample: SampleProject) -> Non
         def get_group_name(self, model: SQLMeshModel) -> str:
             return "warehouse"
 
-    sample.plan()
     result = sample.materialize(["warehouse/seeds/raw_orders"], translator=WarehouseTranslator())
 
     assert result.success
