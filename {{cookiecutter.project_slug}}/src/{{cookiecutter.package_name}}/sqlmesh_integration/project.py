@@ -124,14 +124,11 @@ class SQLMeshProject:
 
     def source_files(self) -> list[Path]:
         """The project's source files (what the manifest fingerprint covers), sorted."""
-        files = []
-        for path in self.project_dir.rglob("*"):
-            if not path.is_file():
-                continue
-            relative = path.relative_to(self.project_dir)
-            if _IGNORED_PARTS.intersection(relative.parts) or path.name.endswith(_IGNORED_SUFFIXES):
-                continue
-            files.append(path)
+        files: list[Path] = []
+        # os.walk prunes SQLMesh's `.cache` and `logs` folders instead of listing their files.
+        for root, folders, names in os.walk(self.project_dir):
+            folders[:] = sorted(folder for folder in folders if folder not in _IGNORED_PARTS)
+            files.extend(Path(root, name) for name in names if not name.endswith(_IGNORED_SUFFIXES))
         return sorted(files)
 
     def _display_dir(self) -> str:

@@ -57,8 +57,8 @@ def build_specs(
             if upstream in model_keys or upstream in external_keys
         ]
         assets.append(
-            spec.replace_attributes(deps=deps).merge_attributes(
-                metadata={METADATA_AUDIT_COUNT: len(model.audits)}
+            spec.replace_attributes(
+                deps=deps, metadata={**spec.metadata, METADATA_AUDIT_COUNT: len(model.audits)}
             )
         )
         checks.extend(check_specs(model, spec.key))

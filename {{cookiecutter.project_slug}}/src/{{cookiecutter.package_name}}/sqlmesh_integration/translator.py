@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,13 +107,7 @@ class SQLMeshTranslator:
         if self.settings.enable_column_schema and model.columns:
             metadata["dagster/column_schema"] = column_schema(model.columns)
         if self.settings.enable_code_references and model.file_path:
-            metadata["dagster/code_references"] = dg.CodeReferencesMetadataValue(
-                code_references=[
-                    dg.LocalFileCodeReference(
-                        file_path=str(project_dir / model.file_path), label="SQLMesh model"
-                    )
-                ]
-            )
+            metadata["dagster/code_references"] = code_reference(project_dir / model.file_path)
         return metadata
 
     def get_code_version(self, model: SQLMeshModel) -> str | None:
@@ -226,6 +221,16 @@ def column_schema(columns: tuple[Any, ...]) -> dg.TableSchema:
             for column in columns
         ]
     )
+
+
+def code_reference(path: Path) -> dg.CodeReferencesMetadataValue:
+    """A link from the asset to its model file (shown as "SQLMesh model" in the UI)."""
+    with warnings.catch_warnings():
+        # Code references are a beta API: one warning per asset would flood every load's output.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[dg.LocalFileCodeReference(file_path=str(path), label="SQLMesh model")]
+        )
 
 
 def tag_overrides(model: SQLMeshModel) -> dict[str, str]:
