@@ -82,13 +82,13 @@ variables:
 
 
 def test_nothing_is_reported_materialized_that_sqlmesh_did_not_record(
-    sample: SampleProject,
+    applied_sample: SampleProject,
 ) -> None:
     """Blocking audit mid-graph, then the healed rerun: Dagster's materializations match the state.
 
     A model is reported materialized exactly when SQLMesh recorded new intervals for it in that run.
     """
-    sample.plan()
+    sample = applied_sample
     seeds = ["seeds/raw_orders", "seeds/raw_payments", "seeds/raw_customers"]
     assert sample.materialize(seeds).success
     sample.execute("INSERT INTO raw.exchange_rates SELECT * FROM raw.exchange_rates")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from .context import duckdb_database_path, open_context
+from .context import duckdb_database_path, gateway_name, load_config, open_context
 from .errors import (
     EnvironmentNotFoundError,
     ModelRunFailedError,
@@ -69,7 +69,7 @@ def run_models(
         StateConnectionError: the state database or warehouse could not be reached.
     """
     console = DagsterEventConsole(request.targets, request.environment)
-    gateway = project.gateway or "default"
+    gateway = gateway_name(project, load_config(project))
     with database_lock(duckdb_database_path(project), lock_timeout_seconds):
         try:
             context = open_context(project, load=False, console=console)
