@@ -1,8 +1,10 @@
-"""Run in a rendered project (`uv run python state_probe.py <package>`): print SQLMesh state, JSON.
+"""Run in a rendered project (`python state_probe.py <package>`): print SQLMesh state as JSON.
 
-The end-to-end tests read outcomes where they live: intervals and missing intervals from SQLMesh
-state (through the generated project's own context helper, so relative DuckDB paths resolve as in
-Dagster), row counts and sums from the DuckDB file.
+The end-to-end and reliability tests read outcomes where they live: days covered and missing
+intervals per model from SQLMesh state, and row counts, distinct grain values and revenue sums from
+the tables. Everything goes through the generated project's own context helper (relative DuckDB
+paths resolve as in Dagster) and SQLMesh's engine adapter, so the probe works on DuckDB and on
+Postgres alike. The gateway is the config's default (SQLMESH_GATEWAY).
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import json
 import sys
 from pathlib import Path
 
-import duckdb
-
 TABLES = (
     "marts.orders",
     "marts.daily_revenue",
@@ -21,6 +21,11 @@ TABLES = (
     "staging.stg_orders",
     "seeds.raw_orders",
 )
+GRAINS = {
+    "marts.orders": "order_id",
+    "marts.daily_revenue": "revenue_date",
+    "marts.customers": "customer_id",
+}
 
 
 def main(package: str) -> None:
@@ -31,40 +36,36 @@ def main(package: str) -> None:
     try:
         environment = context.state_reader.get_environment("prod")
         snapshots = context.state_reader.get_snapshots(environment.snapshots) if environment else {}
-        covered_days = {
-            _short(snapshot.name): sum(end - start for start, end in snapshot.intervals)
-            / 86_400_000
-            for snapshot in snapshots.values()
-        }
         missing = (
             context.scheduler(environment="prod").merged_missing_intervals() if environment else {}
         )
-        missing_count = {
-            _short(snapshot.name): len(found) for snapshot, found in missing.items() if found
+        adapter = context.engine_adapter
+        found = {
+            "covered_days": {
+                _short(snapshot.name): sum(end - start for start, end in snapshot.intervals)
+                / 86_400_000
+                for snapshot in snapshots.values()
+            },
+            "missing": {
+                _short(s.name): len(intervals) for s, intervals in missing.items() if intervals
+            },
+            "rows": {
+                table: int(adapter.fetchone(f"SELECT COUNT(*) FROM {table}")[0]) for table in TABLES
+            },
+            "grains": {
+                table: int(adapter.fetchone(f"SELECT COUNT(DISTINCT {grain}) FROM {table}")[0])
+                for table, grain in GRAINS.items()
+            },
+            "net_revenue_usd": str(
+                adapter.fetchone("SELECT SUM(net_revenue_usd) FROM marts.daily_revenue")[0]
+            ),
+            "lifetime_value_usd": str(
+                adapter.fetchone("SELECT SUM(lifetime_value_usd) FROM marts.customers")[0]
+            ),
         }
     finally:
         context.close()
-    with duckdb.connect("local.duckdb", read_only=True) as connection:
-        rows = {
-            table: connection.sql(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES
-        }
-        net_revenue = connection.sql(
-            "SELECT sum(net_revenue_usd) FROM marts.daily_revenue"
-        ).fetchone()[0]
-        lifetime_value = connection.sql(
-            "SELECT sum(lifetime_value_usd) FROM marts.customers"
-        ).fetchone()[0]
-    print(
-        json.dumps(
-            {
-                "covered_days": covered_days,
-                "missing": missing_count,
-                "rows": rows,
-                "net_revenue_usd": str(net_revenue),
-                "lifetime_value_usd": str(lifetime_value),
-            }
-        )
-    )
+    print(json.dumps(found))
 
 
 def _short(name: str) -> str:

@@ -38,7 +38,7 @@ from projects import Project, project_env
 
 pytestmark = pytest.mark.slow
 
-PROBE = Path(__file__).parent / "reliability_probe.py"
+PROBE = Path(__file__).parent / "state_probe.py"
 IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
 LAUNCH_ALL = ["uv", "run", "--no-sync", "dg", "launch", "--assets", "*"]
 MARTS = ("marts.orders", "marts.daily_revenue", "marts.customers")
@@ -96,10 +96,12 @@ def assert_one_runs_data(project: Project, env: dict[str, str] | None = None) ->
     """Every interval filled, each mart holds its seed-derived rows once (no duplicates)."""
     found = probe(project, env)
     assert found["missing"] == {}, "SQLMesh state still has missing intervals"
-    rows = {table: tuple(counts) for table, counts in found["rows"].items()}  # type: ignore[arg-type]
     expected = expected_rows(project)
     assert expected == {"marts.orders": 60, "marts.daily_revenue": 54, "marts.customers": 20}
-    assert rows == {table: (count, count) for table, count in expected.items()}
+    rows, grains = found["rows"], found["grains"]
+    assert {table: (rows[table], grains[table]) for table in expected} == {
+        table: (count, count) for table, count in expected.items()
+    }
 
 
 def plan(project: Project, env: dict[str, str] | None = None) -> None:
