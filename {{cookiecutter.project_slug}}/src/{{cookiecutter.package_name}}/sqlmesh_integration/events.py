@@ -247,7 +247,10 @@ class DagsterEventConsole(NoopConsole):
                     _check_result(target, check, failed_rows, dg.AssetCheckSeverity.WARN)
                 )
             elif all_ran:
-                results.append(_check_result(target, check, 0, dg.AssetCheckSeverity.WARN))
+                severity = (
+                    dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN
+                )
+                results.append(_check_result(target, check, 0, severity))
             else:
                 logger.warning(
                     "SQLMesh did not run every audit of %s; `%s` is not reported.",
