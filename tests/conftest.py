@@ -3,20 +3,120 @@
 `render_project(combination)` renders a combination on first use and returns the cached folder
 afterwards. `installed_project` is the output of the README's demo command (the defaults rendered,
 installed with `uv sync` and run through the quickstart); the end-to-end tests and the
-README-command tests use it. uv's cache is shared, so installs take seconds when warm."""
+README-command tests use it. uv's cache is shared, so installs take seconds when warm.
+
+The suite runs on pytest-xdist workers (`tox.ini`). The demo runs once per test run, not once per
+worker: the first worker that needs it runs it under a file lock in the folder the workers share,
+and the others wait for it and reuse it. Tests that use `installed_project` itself are one xdist
+group (`installed`, see GROUPS), so they run one after another on one worker; tests that change
+files work on copies of `installed_sources`, the demo's files as it left them.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import readme
-from projects import Project, find_python, project_env
+from projects import Project, copy_project, find_python, project_env
 from rendering import DEFAULT, TEMPLATE_DIR, Combination, render
+
+# Tests that share one worker (xdist scopes), by node id: a module, or a module's test function.
+# The `installed` group is every test that uses `installed_project` itself (checked at collection):
+# they change its files and data, so they must not run at the same time.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "installed": (
+        "tests/test_end_to_end.py",
+        "tests/test_readme_commands.py::test_demo_command",
+        "tests/test_readme_commands.py::test_generated_readme_command",
+    ),
+    "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
+}
+# Never in the shared sources: what installing and running the project made.
+_NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__")
+
+
+def group_of(nodeid: str) -> str | None:
+    """The group a test belongs to (see GROUPS), or None."""
+    for group, members in GROUPS.items():
+        for member in members:
+            if nodeid == member or nodeid.startswith((f"{member}::", f"{member}[")):
+                return group
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: unknown when it is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's `loadgroup`, with groups from GROUPS.
+
+    xdist marks a group by appending `@group` to node ids, which pytest 9.2 no longer lets a
+    plugin change (pytest-dev/pytest-xdist#1386: `xdist_group` marks are silently ignored); the
+    scheduler, which sees only node ids, asks `group_of` instead.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class GroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Checks the `installed` group is complete, and starts it first.
+
+    Order: the `installed` group (the longest chain), then the other slow tests, then the fast
+    render and hook tests, which fill the workers' last minutes. (xdist also starts groups before
+    single tests.)
+    """
+    for item in items:
+        uses_installed = "installed_project" in getattr(item, "fixturenames", ())
+        if uses_installed and group_of(item.nodeid) != "installed":
+            raise pytest.UsageError(
+                f"{item.nodeid} uses installed_project: add it to GROUPS['installed'] in "
+                "tests/conftest.py (or give it a copy with project_copy)."
+            )
+
+    def rank(item: pytest.Item) -> int:
+        if group_of(item.nodeid) == "installed":
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)
+
+
+def _shared_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every worker of this test run shares (the session's own one without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Holds an exclusive lock on `lock_file` (other workers wait for it)."""
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _readme_record(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """README commands run by any worker count for all (see readme.py)."""
+    readme.RECORD_FILE = _shared_directory(tmp_path_factory) / "readme-commands-run.txt"
 
 
 @pytest.fixture(scope="session")
@@ -41,17 +141,32 @@ def default_project(render_project: Callable[[Combination], Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def installed_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """The template README's demo command, run once per session; returns the project it made.
+def _demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Runs the demo once per test run (whichever worker comes first); the others reuse it.
 
-    The demo renders the defaults and runs the generated README's quickstart verbatim (uv sync,
-    sqlmesh plan, dg launch), so the project is installed and its local DuckDB holds the sample
-    data. Tests that need other data start from a fresh database (see test_end_to_end.py).
+    Returns the folders of the installed project and of its shared sources.
     """
+    shared = _shared_directory(tmp_path_factory)
+    outcome = shared / "demo-outcome.json"
+    with _exclusive(shared / "demo.lock"):
+        if not outcome.exists():
+            try:
+                result = _run_demo(shared / "demo", shared / "demo-sources")
+            except BaseException as error:
+                outcome.write_text(json.dumps({"error": f"{type(error).__name__}: {error}"}))
+                raise
+            outcome.write_text(json.dumps(result))
+    result = json.loads(outcome.read_text())
+    if "error" in result:
+        pytest.fail(f"the demo failed in another worker: {result['error'][-5000:]}")
+    return result  # type: ignore[no-any-return]
+
+
+def _run_demo(output: Path, sources: Path) -> dict[str, str]:
     if shutil.which("uv") is None:
         pytest.fail("uv is not on PATH; install it with `python3 -m pip install uv`")
     find_python(DEFAULT.python_version)
-    output = tmp_path_factory.mktemp("demo")
+    output.mkdir()
     result = subprocess.run(
         [*shlex.split(readme.DEMO_COMMAND), str(output)],
         cwd=TEMPLATE_DIR,
@@ -68,14 +183,34 @@ def installed_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     readme.record(readme.DEMO_COMMAND)
     for command in ran:
         readme.record(command)
+    shutil.copytree(path, sources / path.name, ignore=shutil.ignore_patterns(*_NOT_SOURCES))
+    return {"path": str(path), "sources": str(sources / path.name)}
+
+
+def _project_at(path: Path) -> Project:
     package_name = path.name.replace("-", "_")
     return Project(path=path, package_name=package_name, python=find_python(DEFAULT.python_version))
 
 
+@pytest.fixture(scope="session")
+def installed_project(_demo: dict[str, str]) -> Project:
+    """The template README's demo command, run once per test run; returns the project it made.
+
+    The demo renders the defaults and runs the generated README's quickstart verbatim (uv sync,
+    sqlmesh plan, dg launch), so the project is installed and its local DuckDB holds the sample
+    data. Tests that need other data start from a fresh database (see test_end_to_end.py). Its
+    tests run one after another on one worker (the `installed` group).
+    """
+    return _project_at(Path(_demo["path"]))
+
+
+@pytest.fixture(scope="session")
+def installed_sources(_demo: dict[str, str]) -> Project:
+    """The demo project's files as the demo left them (no .venv, no data): copy, never change."""
+    return _project_at(Path(_demo["sources"]))
+
+
 @pytest.fixture
-def project_copy(installed_project: Project, tmp_path: Path) -> Project:
+def project_copy(installed_sources: Project, tmp_path: Path) -> Project:
     """A copy of the installed project's sources for a test that edits files (no .venv, no data)."""
-    ignore = shutil.ignore_patterns(".venv", ".tox", "*.duckdb*", ".dagster_home", ".cache", "logs")
-    target = tmp_path / installed_project.path.name
-    shutil.copytree(installed_project.path, target, ignore=ignore)
-    return Project(target, installed_project.package_name, installed_project.python)
+    return copy_project(installed_sources, tmp_path, ignore=(".dagster_home",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ _STRIPPED_ENV = (
     "PYTHONPATH",
     "CONDA_PREFIX",
 )
+# This suite's own pytest and xdist variables: a project's own pytest run must not see them.
+_STRIPPED_PREFIXES = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST")
 
 
 class CommandFailed(AssertionError):
@@ -30,7 +33,11 @@ class CommandFailed(AssertionError):
 
 def project_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for commands run inside a rendered project."""
-    env = {key: value for key, value in os.environ.items() if key not in _STRIPPED_ENV}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _STRIPPED_ENV and not key.startswith(_STRIPPED_PREFIXES)
+    }
     env.update(extra or {})
     return env
 
@@ -98,3 +105,10 @@ class Project:
     def readme_commands(self) -> list[str]:
         """The commands of the project's README ```bash blocks, in order."""
         return readme.commands(self.path / "README.md")
+
+
+def copy_project(source: Project, parent: Path, ignore: Sequence[str] = ()) -> Project:
+    """Copies `source` into `parent` (same folder name), without the `ignore` patterns."""
+    target = parent / source.path.name
+    shutil.copytree(source.path, target, ignore=shutil.ignore_patterns(*ignore))
+    return Project(target, source.package_name, source.python)

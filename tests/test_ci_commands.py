@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import yaml
-from projects import Project
+from projects import Project, copy_project
 
 pytestmark = pytest.mark.slow
 
@@ -139,16 +139,12 @@ def environments(project: Project) -> dict[str, int | None]:
 
 
 @pytest.fixture(scope="module")
-def checkouts(installed_project: Project, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def checkouts(installed_sources: Project, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Two copies of the installed default project: a scratch one for `checks`, and production."""
-
-    def copy(label: str) -> Project:
-        target = tmp_path_factory.mktemp(label) / installed_project.path.name
-        ignore = shutil.ignore_patterns(".venv", ".tox", "*.duckdb*", ".dagster*", ".cache", "logs")
-        shutil.copytree(installed_project.path, target, ignore=ignore)
-        return Project(target, installed_project.package_name, installed_project.python)
-
-    return copy("checks"), copy("production")
+    return tuple(
+        copy_project(installed_sources, tmp_path_factory.mktemp(label), ignore=(".dagster*",))
+        for label in ("checks", "production")
+    )
 
 
 def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:

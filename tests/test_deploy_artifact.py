@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from projects import Project, project_env
+from projects import Project, copy_project, project_env
 from rendering import DEFAULT, Combination
 
 pytestmark = pytest.mark.slow
@@ -99,17 +99,16 @@ def assert_loads_outside_source(
 
 @pytest.fixture(scope="module")
 def prepared_project(
-    installed_project: Project, tmp_path_factory: pytest.TempPathFactory
+    installed_sources: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> Project:
     """A copy of the installed default (Serverless) project, with a prepared manifest.
 
     The manifest is prepared from the SQLMesh project alone (`--no-state`): the artifact's content
     is what matters here; tests/test_ci_commands.py prepares it from applied state as CI does.
     """
-    target = tmp_path_factory.mktemp("artifact") / installed_project.path.name
-    ignore = shutil.ignore_patterns(".venv", ".tox", "*.duckdb*", ".dagster_home", ".cache", "logs")
-    shutil.copytree(installed_project.path, target, ignore=ignore)
-    project = Project(target, installed_project.package_name, installed_project.python)
+    project = copy_project(
+        installed_sources, tmp_path_factory.mktemp("artifact"), ignore=(".dagster_home",)
+    )
     project.run("uv sync --frozen")
     project.run("uv run --frozen sqlmesh-dagster prepare --no-state", env={"SQLMESH_GATEWAY": "ci"})
     assert (project.sqlmesh_project / ".dagster" / "manifest.json").is_file()

@@ -2,7 +2,7 @@
 
 The template README's demo command is run here; its test command is the one .ci/run runs (checked
 below), i.e. the command that runs this suite. The generated README's commands are run on the
-installed default project unless another test of the session (the end-to-end tests, or the demo
+installed default project unless another test of the run (the end-to-end tests, or the demo
 here, which runs the quickstart block) already ran them through `installed_project.run`.
 """
 
@@ -57,7 +57,7 @@ def test_generated_readme_commands_are_all_known(tmp_path_factory: pytest.TempPa
 def test_demo_command(installed_project: Project) -> None:
     """The README's demo renders the defaults and runs the generated quickstart to the end.
 
-    The session's `installed_project` fixture runs it (once) and checks that it ran exactly the
+    The `installed_project` fixture runs it (once per test run) and checks that it ran exactly the
     generated README's first block; here we only confirm it was recorded.
     """
     assert readme.was_run(readme.DEMO_COMMAND)
@@ -129,12 +129,14 @@ GENERATED = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pattern", list(GENERATED))
-def test_generated_readme_command(pattern: str, request: pytest.FixtureRequest) -> None:
-    installed: Project = request.getfixturevalue("installed_project")
+def test_generated_readme_command(
+    pattern: str, installed_project: Project, request: pytest.FixtureRequest
+) -> None:
+    installed = installed_project
     command = pattern.replace("<pkg>", installed.package_name)
     assert command in installed.readme_commands()
     if readme.was_run(command):
-        return  # already run (and asserted on) by another test of this session
+        return  # already run (and asserted on) by another test of this run
     # A command may need the ones before it in its block (launch needs plan): run those first.
     block = next(b for b in readme.bash_blocks(installed.path / "README.md") if command in b)
     for earlier in block[: block.index(command)]:

@@ -202,12 +202,7 @@ def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
     assert process.returncode == -signal.SIGKILL
 
     # The OS released the run's file lock with its processes; DuckDB's own lock went with them too.
-    descriptor = os.open(project.path / "local.duckdb.lock", os.O_RDWR)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
-    finally:
-        os.close(descriptor)
+    assert lock_is_released(project.path / "local.duckdb.lock")
     killed = probe(project)
     covered = killed["covered_days"]
     assert 0 < covered["marts.orders"] < covered["seeds.raw_orders"]  # some batches, not all
@@ -225,21 +220,51 @@ def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
 
 
 def wait_for_group_exit(group: int) -> None:
-    """Waits until no live process is left in a process group (killed children exit a bit later)."""
+    """Waits until no live thread is left in a process group (killed children exit a bit later).
+
+    Every thread counts, not only each process's main one: a killed multi-threaded process shows
+    its main thread as a zombie while its other threads are still exiting, and those still hold
+    the process's open files (and so its file locks).
+    """
     deadline = time.monotonic() + 120  # a safety net, not a timed assertion
     while time.monotonic() < deadline:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # exited meanwhile
-            if int(fields[2]) == group and fields[0] != "Z":
-                alive.append(stat.parent.name)
+        alive = sorted({stat.parent.parent.parent.name for stat in _live_threads(group)})
         if not alive:
             return
         time.sleep(0.2)
     pytest.fail(f"processes {alive} of the killed run are still alive")
+
+
+def lock_is_released(lock_file: Path) -> bool:
+    """Whether an exclusive lock on `lock_file` can be taken (retried while the kernel tidies)."""
+    descriptor = os.open(lock_file, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + 60  # a safety net: a leaked lock is held for good
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.2)
+            else:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+                return True
+    finally:
+        os.close(descriptor)
+
+
+def _live_threads(group: int) -> list[Path]:
+    """/proc/<pid>/task/<tid>/stat of every thread in `group` that is not a zombie or dead."""
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/task/[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == group and fields[0] not in ("Z", "X", "x"):
+            live.append(stat)
+    return live
 
 
 @pytest.fixture
