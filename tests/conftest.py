@@ -213,4 +213,4 @@ def installed_sources(_demo: dict[str, str]) -> Project:
 @pytest.fixture
 def project_copy(installed_sources: Project, tmp_path: Path) -> Project:
     """A copy of the installed project's sources for a test that edits files (no .venv, no data)."""
-    return copy_project(installed_sources, tmp_path, ignore=(".dagster_home",))
+    return copy_project(installed_sources, tmp_path)

@@ -106,9 +106,7 @@ def prepared_project(
     The manifest is prepared from the SQLMesh project alone (`--no-state`): the artifact's content
     is what matters here; tests/test_ci_commands.py prepares it from applied state as CI does.
     """
-    project = copy_project(
-        installed_sources, tmp_path_factory.mktemp("artifact"), ignore=(".dagster_home",)
-    )
+    project = copy_project(installed_sources, tmp_path_factory.mktemp("artifact"))
     project.run("uv sync --frozen")
     project.run("uv run --frozen sqlmesh-dagster prepare --no-state", env={"SQLMESH_GATEWAY": "ci"})
     assert (project.sqlmesh_project / ".dagster" / "manifest.json").is_file()
