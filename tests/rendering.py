@@ -108,3 +108,14 @@ def files_of(project: Path) -> list[Path]:
         for path in project.rglob("*")
         if path.is_file() and not skip.intersection(path.relative_to(project).parts)
     )
+
+
+def text_files(project: Path) -> list[tuple[Path, str]]:
+    """Every UTF-8 text file of a rendered project (see files_of) with its text; no binaries."""
+    found = []
+    for relative in files_of(project):
+        try:
+            found.append((relative, (project / relative).read_text(encoding="utf-8")))
+        except UnicodeDecodeError:
+            continue
+    return found

@@ -21,6 +21,7 @@ from rendering import (
     Combination,
     files_of,
     load_hook,
+    text_files,
 )
 
 post_gen = load_hook("post_gen_project")
@@ -52,23 +53,11 @@ def package_of(project: Path) -> str:
     ]
 
 
-def text_files(project: Path) -> list[Path]:
-    paths = []
-    for relative in files_of(project):
-        try:
-            (project / relative).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-        paths.append(relative)
-    return paths
-
-
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_no_cookiecutter_jinja_left(combination: Combination, rendered: Callable) -> None:
     project = rendered(combination)
     leftovers = []
-    for relative in text_files(project):
-        text = (project / relative).read_text(encoding="utf-8")
+    for relative, text in text_files(project):
         if COOKIECUTTER_LEFTOVER_RE.search(text) or (
             "sqlmesh_project" not in relative.parts and JINJA_STATEMENT_RE.search(text)
         ):

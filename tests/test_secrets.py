@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rendering import SUPPORTED_COMBINATIONS, Combination, files_of
+from rendering import SUPPORTED_COMBINATIONS, Combination, text_files
 
 COMBINATIONS = [pytest.param(c, id=c.id) for c in SUPPORTED_COMBINATIONS]
 
@@ -50,13 +50,6 @@ def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combina
     return render_project
 
 
-def text_of(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
 def literal_credentials(path: Path, text: str) -> list[str]:
     """Credential settings in a config-like file whose value is a literal."""
     found = []
@@ -82,10 +75,7 @@ def literal_credentials(path: Path, text: str) -> list[str]:
 def test_no_credential_is_committed(combination: Combination, rendered: Callable) -> None:
     project = rendered(combination)
     findings = []
-    for relative in files_of(project):
-        text = text_of(project / relative)
-        if text is None:
-            continue
+    for relative, text in text_files(project):
         for kind, pattern in CREDENTIAL_PATTERNS.items():
             if pattern.search(text):
                 findings.append(f"{relative}: {kind}")
