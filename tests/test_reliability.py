@@ -323,8 +323,8 @@ def postgres_sql(
 
 
 def add_gateway(project: Project, name: str, body: str) -> None:
-    """Adds a gateway to the copy's config.yaml (the shipped config is not touched)."""
-    config = project.sqlmesh_project / "config.yaml"
+    """Adds a gateway to the copy's settings.yaml (the shipped one is not touched)."""
+    config = project.sqlmesh_project / "settings.yaml"
     text = config.read_text()
     assert "\ngateways:\n" in text
     indented = "".join(f"    {line}\n" for line in body.strip().splitlines())

@@ -37,7 +37,8 @@ EXPECTED_FILES = [
     ".gitignore",
     ".env.example",
     ".python-version",
-    "src/{pkg}/sqlmesh_project/config.yaml",
+    "src/{pkg}/sqlmesh_project/config.py",
+    "src/{pkg}/sqlmesh_project/settings.yaml",
     "src/{pkg}/sqlmesh_project/external_models.yaml",
 ]
 
@@ -128,7 +129,7 @@ def test_env_example_lists_every_variable_of_the_config(
     pkg = package_of(project)
     config = "\n".join(
         line
-        for line in (project / f"src/{pkg}/sqlmesh_project/config.yaml").read_text().splitlines()
+        for line in (project / f"src/{pkg}/sqlmesh_project/settings.yaml").read_text().splitlines()
         if not line.lstrip().startswith("#")
     )
     documented = {

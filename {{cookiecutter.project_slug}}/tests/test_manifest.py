@@ -7,9 +7,13 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
+import duckdb
 import pytest
 
+from {{ cookiecutter.package_name }}.sqlmesh_integration import prepare
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import (
     ManifestInvalidError,
     ManifestMissingError,
@@ -19,6 +23,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import (
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     Manifest,
     load_manifest,
+    project_fingerprint,
     read_manifest,
 )
 
@@ -122,6 +127,77 @@ def test_sqlmesh_failing_with_no_manifest_names_the_model(sample: SampleProject)
     with pytest.raises(ProjectLoadError, match="sqlmesh-dagster prepare"):
         load_manifest(sample.project)
     assert not sample.project.resolved_manifest_path.exists(), "nothing half-written"
+
+
+def test_data_files_never_change_the_fingerprint(sample: SampleProject) -> None:
+    before = project_fingerprint(sample.project)
+    project_dir = sample.project.project_dir
+    # `sqlmesh init` names its DuckDB file db.db; any name, even none, is still data.
+    for name in ("db.db", "warehouse", "state.sqlite", "local.duckdb"):
+        with duckdb.connect(str(project_dir / name)) as connection:
+            connection.execute("CREATE TABLE t AS SELECT 1 AS a")
+    (project_dir / "db.db.wal").write_bytes(b"\x00" * 64)
+    (project_dir / "old.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+
+    assert project_fingerprint(sample.project) == before
+    (project_dir / "models" / "marts" / "orders.sql").write_text(
+        (project_dir / "models" / "marts" / "orders.sql").read_text() + "\n"
+    )
+    assert project_fingerprint(sample.project) != before, "a source change must still count"
+
+
+def test_stale_manifest_refreshes_while_a_run_holds_the_database(
+    applied_sample: SampleProject, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Loading definitions never opens the DuckDB file (nor the state it holds) to refresh."""
+    load_manifest(applied_sample.project)
+    customers = applied_sample.models_dir / "marts" / "customers.sql"
+    customers.write_text(customers.read_text().replace("One row per customer", "Each customer", 1))
+    held = tmp_path / "held"
+    # Another process holds DuckDB's write lock, as a running `sqlmesh run` does.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, pathlib, sys, time\n"
+            "connection = duckdb.connect(sys.argv[1])\n"
+            "pathlib.Path(sys.argv[2]).write_text('held')\n"
+            "time.sleep(600)\n",
+            str(applied_sample.root / "local.duckdb"),
+            str(held),
+        ]
+    )
+    try:
+        for _ in range(600):
+            if held.exists() or holder.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert held.exists(), "the holder process could not open the database"
+        with caplog.at_level(logging.WARNING):
+            refreshed = load_manifest(applied_sample.project)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    description = refreshed.model(refreshed_name(refreshed, "customers")).description or ""
+    assert description.startswith("Each customer")
+    assert "lock" not in caplog.text and "not reachable" not in caplog.text, caplog.text
+
+
+def test_a_bug_while_refreshing_is_raised_not_hidden_behind_the_last_manifest(
+    sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_manifest(sample.project)
+    (sample.models_dir / "marts" / "orders.sql").write_text(
+        (sample.models_dir / "marts" / "orders.sql").read_text() + "\n"
+    )
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the integration")
+
+    monkeypatch.setattr(prepare, "_model_entry", broken)
+    with pytest.raises(RuntimeError, match="a bug in the integration"):
+        load_manifest(sample.project)
 
 
 def refreshed_name(manifest: Manifest, table: str) -> str:

@@ -68,3 +68,31 @@ def test_relative_duckdb_paths_resolve_against_the_repository_root(tmp_path: Pat
     assert SQLMeshProject(project_dir, working_dir=Path("/elsewhere")).resolved_working_dir == Path(
         "/elsewhere"
     )
+
+
+def test_relative_duckdb_paths_without_a_repository_resolve_beside_the_project(
+    tmp_path: Path,
+) -> None:
+    project_dir = tmp_path / "copy" / "sqlmesh_project"
+    project_dir.mkdir(parents=True)
+    assert SQLMeshProject(project_dir).resolved_working_dir == tmp_path / "copy"
+
+
+def test_only_unreachable_databases_count_as_connection_errors() -> None:
+    import duckdb
+    import psycopg2
+
+    from {{ cookiecutter.package_name }}.sqlmesh_integration.context import is_connection_error
+
+    assert is_connection_error(duckdb.IOException("Could not set lock on file"))
+    assert is_connection_error(psycopg2.OperationalError("connection refused"))
+    assert is_connection_error(ConnectionRefusedError())
+    try:
+        try:
+            raise TimeoutError("timed out")
+        except TimeoutError as cause:
+            raise RuntimeError("wrapped") from cause
+    except RuntimeError as wrapped:
+        assert is_connection_error(wrapped)
+    assert not is_connection_error(KeyError("a bug"))
+    assert not is_connection_error(duckdb.CatalogException("Table does not exist"))

@@ -13,7 +13,11 @@ import socket
 import dagster as dg
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject, sqlmesh_definitions
+from {{ cookiecutter.package_name }}.sqlmesh_integration import (
+    SQLMeshProject,
+    runner,
+    sqlmesh_definitions,
+)
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
 
 from .support import SampleProject, materialized_keys, step_failure_message
@@ -29,8 +33,8 @@ def closed_port() -> int:
 
 
 def add_gateway(sample: SampleProject, name: str, body: str) -> None:
-    """Adds a gateway to the copied project's config.yaml (the shipped config is not touched)."""
-    config = sample.project.project_dir / "config.yaml"
+    """Adds a gateway to the copied project's settings.yaml (the shipped one is not touched)."""
+    config = sample.project.project_dir / "settings.yaml"
     text = config.read_text()
     assert "\ngateways:\n" in text
     indented = "".join(f"    {line}\n" if line else "\n" for line in body.strip().splitlines())
@@ -55,8 +59,6 @@ state_connection:
   user: sqlmesh
   password: ""
   database: sqlmesh_state
-variables:
-  land_sample_sources: true
 """,
     )
     # As in a deployment: the gateway comes from SQLMESH_GATEWAY and the manifest was prepared in CI
@@ -109,3 +111,20 @@ def test_nothing_is_reported_materialized_that_sqlmesh_did_not_record(
         assert materialized_keys(result) == recorded
         assert result.success is heal
     assert sample.missing_intervals() == {}
+
+
+def test_a_bug_while_reading_state_surfaces_as_itself(
+    applied_sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a database that cannot be reached is reported as StateConnectionError."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug in the integration")
+
+    monkeypatch.setattr(runner, "environment_snapshots", broken)
+    result = applied_sample.materialize()
+
+    assert not result.success
+    message = step_failure_message(result)
+    assert "a bug in the integration" in message
+    assert "StateConnectionError" not in message

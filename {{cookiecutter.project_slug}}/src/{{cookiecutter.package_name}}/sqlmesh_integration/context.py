@@ -1,9 +1,9 @@
 """Opening a SQLMesh `Context` for a project (imported lazily: it imports SQLMesh).
 
 Two fixes over a bare `Context(paths=...)`:
-- relative DuckDB paths in `config.yaml` resolve against the project's working folder (the
-  repository root)
-  instead of the process's current folder, so Dagster and the CLI open the same database file;
+- relative DuckDB paths resolve against the repository root (`SQLMeshProject.resolved_working_dir`)
+  instead of the process's current folder, the rule the sample's `config.py` applies for the SQLMesh
+  CLI, so Dagster and the CLI open the same database file wherever either was started;
 - a console of ours can be installed for the context alone, without replacing SQLMesh's global
   console.
 """
@@ -84,6 +84,32 @@ def duckdb_database_path(project: SQLMeshProject) -> Path | None:
     ):
         return Path(connection.database)
     return None
+
+
+# DB-API's classes for "the database could not be reached or opened" (DuckDB's IOException for a
+# file another process holds derives from OperationalError), and Google's for missing credentials.
+_CONNECTION_ERROR_NAMES = frozenset(
+    {"OperationalError", "InterfaceError", "DefaultCredentialsError", "RefreshError"}
+)
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """Whether `error` (or an error it was raised from) means a database could not be reached.
+
+    Network and file errors (`OSError`), DB-API `OperationalError`/`InterfaceError` of any driver,
+    and missing or expired Google credentials count; SQL errors, configuration errors and bugs
+    do not, so they surface as what they are.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            return True
+        if _CONNECTION_ERROR_NAMES.intersection(cls.__name__ for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _absolute_duckdb(connection: t.Any, base: Path) -> t.Any:

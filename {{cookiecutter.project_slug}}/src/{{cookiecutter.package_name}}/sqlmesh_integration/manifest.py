@@ -3,9 +3,11 @@
 Loading a Dagster code location imports it, on every deploy and often in between. Opening a SQLMesh
 context costs seconds (and a state connection), so, like dagster-dbt's `manifest.json`, the metadata
 is prepared ahead of time (`sqlmesh-dagster prepare`, run by CI before the deploy build) and shipped
-with the code. Locally the manifest refreshes itself whenever the SQLMesh project's files change; in
-a Dagster+ deployment a missing or stale manifest is an error that names the fix, and a manifest
-whose refresh fails falls back to the last good one.
+with the code. Locally the manifest refreshes itself whenever the SQLMesh project's files change,
+from the files alone: loading definitions never opens the DuckDB file or the state database, so it
+never collides with a run that holds them. When the project itself does not load (a model or config
+error), the last good manifest is served with a warning naming the error; any other error is raised.
+In a Dagster+ deployment a missing or stale manifest is an error that names the fix.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ManifestInvalidError, ManifestMissingError, ManifestStaleError
+from .errors import (
+    ManifestInvalidError,
+    ManifestMissingError,
+    ManifestStaleError,
+    ProjectLoadError,
+)
 from .project import SQLMeshProject, is_deployment
 
 logger = logging.getLogger(__name__)
@@ -226,12 +233,15 @@ def _refresh(project: SQLMeshProject, fallback: Manifest | None) -> Manifest:
     from .prepare import prepare_manifest  # imports SQLMesh: only when a refresh is needed
 
     try:
-        manifest = prepare_manifest(project)
-    except Exception as error:
+        # Never the state: it lives in the DuckDB file a run may hold (or a remote database), and
+        # loading definitions must not wait for, nor collide with, either. Versions come from the
+        # code; `sqlmesh-dagster prepare` (CI) reads the applied ones.
+        manifest = prepare_manifest(project, read_state=False)
+    except ProjectLoadError as error:
         if fallback is None:
             raise
         logger.warning(
-            "Could not refresh the SQLMesh manifest (%s); serving the last good one from %s.",
+            "%s Until it loads, serving the last good one from %s.",
             error,
             project.resolved_manifest_path,
         )

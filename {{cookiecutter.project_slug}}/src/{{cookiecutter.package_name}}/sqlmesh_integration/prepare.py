@@ -12,9 +12,12 @@ import typing as t
 from importlib.metadata import version as package_version
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlmesh.utils.errors import SQLMeshError
 
-from .context import duckdb_database_path, load_config, open_context
+from .context import duckdb_database_path, is_connection_error, load_config, open_context
 from .errors import ProjectLoadError
 from .manifest import (
     Manifest,
@@ -50,7 +53,10 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
     try:
         config = load_config(project)
         context = open_context(project, load=True)
-    except Exception as error:
+    # What SQLMesh raises for the project's own files: its config and model errors, SQL it cannot
+    # parse, settings that do not validate, Python (macros, models, config.py) that does not import.
+    # Anything else is a bug and is raised as it is.
+    except (SQLMeshError, SqlglotError, ValidationError, SyntaxError, ImportError) as error:
         raise ProjectLoadError(str(project.project_dir), error) from error
     try:
         database = duckdb_database_path(project)
@@ -84,7 +90,10 @@ def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
     if read_state:
         try:
             return dict(context.snapshots)
-        except Exception as error:  # the state database is optional for preparing
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            # The state database is optional for preparing: versions then come from the code.
             logger.warning(
                 "SQLMesh state not reachable (%s); preparing the manifest from the code alone.",
                 error,

@@ -18,7 +18,21 @@ MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
 
 # Files SQLMesh writes into (or next to) a project that are not project source.
 _IGNORED_PARTS = frozenset({".dagster", "logs", "__pycache__", ".cache", "target"})
-_IGNORED_SUFFIXES = (".duckdb", ".duckdb.wal", ".lock", ".pyc")
+# Database files by name (DuckDB's, SQLite's, their write-ahead logs and temporary files)...
+_IGNORED_SUFFIXES = (
+    ".duckdb",
+    ".db",
+    ".ddb",
+    ".sqlite",
+    ".sqlite3",
+    ".wal",
+    ".tmp",
+    ".lock",
+    ".pyc",
+)
+# ...and by content whatever their name: a DuckDB file has `DUCK` at byte 8, SQLite a fixed header.
+_DUCKDB_MAGIC = (8, b"DUCK")
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def pull_request_environment(pull_request_id: str | int) -> str:
@@ -60,6 +74,21 @@ def is_deployment(env: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("DAGSTER_CLOUD_DEPLOYMENT_NAME", "").strip())
 
 
+def is_database_file(path: Path) -> bool:
+    """Whether a file is a DuckDB or SQLite database, judged by its first bytes, not its name.
+
+    `sqlmesh init` names its DuckDB file `db.db`; a database (or its write-ahead log, named after
+    it) changes on every run and is data, not project source.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    offset, magic = _DUCKDB_MAGIC
+    return head[offset : offset + len(magic)] == magic or head.startswith(_SQLITE_HEADER)
+
+
 @dataclass(frozen=True)
 class SQLMeshProject:
     """A SQLMesh project on disk and how Dagster reaches it.
@@ -70,12 +99,11 @@ class SQLMeshProject:
             config reads from `SQLMESH_GATEWAY`).
         manifest_path: Where the prepared manifest is written and read; defaults to
             `<project_dir>/.dagster/manifest.json`, inside the package so it ships with the code.
-        working_dir: The folder relative paths in `config.yaml` (the local DuckDB file) resolve
-            against;
-            defaults to the repository root holding `pyproject.toml`, the folder the README runs
-            every
-            command from, so the CLI and Dagster open the same database wherever Dagster was
-            started.
+        working_dir: The folder relative DuckDB paths resolve against; defaults to the
+            repository root (the nearest folder above the project holding a `pyproject.toml`, else
+            the folder holding the project), never the current directory, so the SQLMesh CLI run
+            from anywhere and Dagster open the same database file. The sample's `config.py`
+            already makes its paths absolute by the same rule.
 
     Example:
         >>> project = SQLMeshProject(Path("src/my_platform/sqlmesh_project"))  # doctest: +SKIP
@@ -106,17 +134,18 @@ class SQLMeshProject:
 
     @property
     def resolved_working_dir(self) -> Path:
-        """The folder relative DuckDB paths resolve against (see the class docstring)."""
+        """The folder relative DuckDB paths resolve against (see the class docstring).
+
+        The same rule as the sample's `sqlmesh_project/config.py`, so a config.yaml of your own
+        with relative paths opens the same files from Dagster as the sample's config does.
+        """
         if self.working_dir is not None:
             return self.working_dir
         project_dir = self.project_dir.resolve()
-        # An installed wheel also carries a pyproject.toml (dg reads it), in site-packages: not a
-        # root.
-        if "site-packages" not in project_dir.parts:
-            for parent in project_dir.parents:
-                if (parent / "pyproject.toml").exists():
-                    return parent
-        return Path.cwd()
+        for parent in project_dir.parents:
+            if (parent / "pyproject.toml").is_file():
+                return parent
+        return project_dir.parent
 
     def plan_command(self, environment: str) -> str:
         """The CLI command that applies the current code to an environment."""
@@ -128,7 +157,11 @@ class SQLMeshProject:
         # os.walk prunes SQLMesh's `.cache` and `logs` folders instead of listing their files.
         for root, folders, names in os.walk(self.project_dir):
             folders[:] = sorted(folder for folder in folders if folder not in _IGNORED_PARTS)
-            files.extend(Path(root, name) for name in names if not name.endswith(_IGNORED_SUFFIXES))
+            files.extend(
+                Path(root, name)
+                for name in names
+                if not name.endswith(_IGNORED_SUFFIXES) and not is_database_file(Path(root, name))
+            )
         return sorted(files)
 
     def _display_dir(self) -> str:

@@ -14,13 +14,18 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from .context import duckdb_database_path, gateway_name, load_config, open_context
+from .context import (
+    duckdb_database_path,
+    gateway_name,
+    is_connection_error,
+    load_config,
+    open_context,
+)
 from .errors import (
     EnvironmentNotFoundError,
     ModelRunFailedError,
     ModelsNotAppliedError,
     RunFailedError,
-    SQLMeshIntegrationError,
     StateConnectionError,
 )
 from .events import DagsterEventConsole, RunFinished
@@ -71,13 +76,16 @@ def run_models(
     console = DagsterEventConsole(request.targets, request.environment)
     gateway = gateway_name(project, load_config(project))
     with database_lock(duckdb_database_path(project), lock_timeout_seconds):
+        context: Context | None = None
         try:
             context = open_context(project, load=False, console=console)
             stored = environment_snapshots(context, project, request.environment)
-        except SQLMeshIntegrationError:
-            raise
         except Exception as error:
-            raise StateConnectionError(gateway, error) from error
+            if context is not None:
+                context.close()
+            if is_connection_error(error):
+                raise StateConnectionError(gateway, error) from error
+            raise  # a bug, or SQLMesh's own error: surfaced as what it is
         try:
             refuse_unapplied_models(project, request, stored)
             yield from _stream_run(context, request, console)
