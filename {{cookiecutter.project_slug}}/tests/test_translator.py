@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator, finest_cron
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     Manifest,
     SQLMeshAudit,
@@ -189,19 +189,6 @@ def test_two_models_with_one_key_are_refused() -> None:
     second = model("orders", "marts", name='"other"."marts"."orders"')
     with pytest.raises(ValueError, match="both map to asset key"):
         build_specs(manifest(first, second), SQLMeshTranslator(), PROJECT_DIR)
-
-
-@pytest.mark.parametrize(
-    ("crons", "expected"),
-    [
-        (["@daily"], "0 0 * * *"),
-        (["@daily", "@hourly"], "0 * * * *"),
-        (["@weekly", "0 6 * * *"], "0 6 * * *"),
-    ],
-    ids=["daily", "hourly-wins", "six-am-beats-weekly"],
-)
-def test_finest_cron(crons: list[str], expected: str) -> None:
-    assert finest_cron(crons) == expected
 
 
 def test_cron_aliases() -> None:

@@ -1,4 +1,4 @@
-"""The SQLMesh models as assets, their external sources, the `sqlmesh` resource and the schedule.
+"""The SQLMesh models as assets, their external sources, the `sqlmesh` resource and the sensor.
 
 This is the file to edit to change how the project is wired; the integration module
 (`sqlmesh_integration/`) is configured here, not forked. For example, a translator of your own:

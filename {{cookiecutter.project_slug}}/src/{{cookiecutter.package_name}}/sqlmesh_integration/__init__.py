@@ -2,18 +2,13 @@
 
 Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared
 manifest (`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run
-(`runner.py`). Planning and applying stay with the SQLMesh CLI (in CI).
+(`runner.py`) and to ask which models are due (`due.py`, from the sensor's tick). Planning and applying stay with the SQLMesh CLI (in CI).
 """
 
 from __future__ import annotations
 
-from .assets import (
-    finest_cron,
-    project_specs,
-    sqlmesh_assets,
-    sqlmesh_definitions,
-    sqlmesh_schedule,
-)
+from .assets import project_specs, sqlmesh_assets, sqlmesh_definitions
+from .automation import sqlmesh_due_sensor
 from .errors import SQLMeshIntegrationError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
 from .project import SQLMeshProject, environment_from_env, pull_request_environment
@@ -33,11 +28,10 @@ __all__ = [
     "SQLMeshTranslatorSettings",
     "build_specs",
     "environment_from_env",
-    "finest_cron",
     "load_manifest",
     "project_specs",
     "pull_request_environment",
     "sqlmesh_assets",
     "sqlmesh_definitions",
-    "sqlmesh_schedule",
+    "sqlmesh_due_sensor",
 ]

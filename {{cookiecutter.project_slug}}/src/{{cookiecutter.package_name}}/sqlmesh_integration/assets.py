@@ -3,17 +3,17 @@
 # No `from __future__ import annotations`: Dagster checks the asset function's `context` annotation
 # at definition time against the real class, and a string annotation fails that check.
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
-from croniter import croniter
 
+from .automation import sqlmesh_due_sensor
 from .manifest import Manifest, load_manifest
 from .project import SQLMeshProject
 from .resource import SQLMeshResource
 from .specs import SQLMeshSpecs, build_specs
-from .translator import SQLMeshTranslator, dagster_cron
+from .translator import SQLMeshTranslator
 
 DEFAULT_POOL = "sqlmesh"
 
@@ -73,12 +73,17 @@ def sqlmesh_definitions(
     resource: SQLMeshResource | None = None,
     name: str = "sqlmesh_models",
     pool: str | None = DEFAULT_POOL,
+    executor: dg.ExecutorDefinition | None = dg.in_process_executor,
 ) -> dg.Definitions:
     """Everything a code location needs for a SQLMesh project, in one call.
 
     The models' multi-asset (with the audits as checks), the external tables as external assets, the
-    `sqlmesh` resource and a schedule on the finest cron. To change what the step does, use
+    `sqlmesh` resource and the due-driven sensor (:func:`sqlmesh_due_sensor`: one run of exactly
+    the models SQLMesh has due, none when nothing is). To change what the step does, use
     :func:`sqlmesh_assets` with a function of your own instead.
+
+    Runs execute in the run's own process (`executor`): the one multi-asset step gains nothing from
+    a step subprocess, which costs seconds per run.
 
     Args:
         project: The SQLMesh project.
@@ -87,6 +92,8 @@ def sqlmesh_definitions(
         resource: The resource runs use; one for `project` with defaults when None.
         name: The op's name.
         pool: The Dagster concurrency pool of the step.
+        executor: The executor of this code location's jobs; `dg.in_process_executor` by default.
+            None keeps Dagster's default (a subprocess per step), or pass another executor.
     """
     manifest = manifest or load_manifest(project)
     specs = project_specs(project, manifest=manifest, translator=translator)
@@ -100,10 +107,9 @@ def sqlmesh_definitions(
     )(_run_selected_models)
     return dg.Definitions(
         assets=[assets, *specs.external_assets],
-        schedules=[sqlmesh_schedule(assets, [model.cron for model in manifest.models])]
-        if manifest.models
-        else [],
+        sensors=[sqlmesh_due_sensor(assets)] if manifest.models else [],
         resources={"sqlmesh": resource or SQLMeshResource.for_project(project)},
+        executor=executor,
     )
 
 
@@ -122,43 +128,3 @@ def project_specs(
     """The specs of a project (manifest read, and refreshed locally when stale, when not given)."""
     manifest = manifest or load_manifest(project)
     return build_specs(manifest, translator or SQLMeshTranslator(), project.project_dir)
-
-
-def finest_cron(crons: Iterable[str]) -> str:
-    """The cron among `crons` that fires most often (as a five-field cron string).
-
-    Example:
-        >>> finest_cron(["@daily", "@hourly"])
-        '0 * * * *'
-    """
-    candidates = sorted({dagster_cron(cron) for cron in crons})
-    if not candidates:
-        raise ValueError("No crons given: the SQLMesh project has no models.")
-    return min(candidates, key=_cron_period_seconds)
-
-
-def sqlmesh_schedule(
-    assets: dg.AssetsDefinition,
-    crons: Sequence[str],
-    *,
-    name: str = "sqlmesh_due_models",
-) -> dg.ScheduleDefinition:
-    """A schedule that materializes every SQLMesh asset on the finest cron of the project.
-
-    SQLMesh runs only the intervals that are due, so running everything on the finest cron runs each
-    model on its own cron, with one SQLMesh run per tick.
-    """
-    return dg.ScheduleDefinition(
-        name=name,
-        target=dg.AssetSelection.assets(assets),
-        cron_schedule=finest_cron(crons),
-        execution_timezone="UTC",
-        description="Runs the SQLMesh models that are due (SQLMesh decides) on the finest cron.",
-    )
-
-
-def _cron_period_seconds(cron: str) -> float:
-    iterator = croniter(cron)
-    first = iterator.get_next(float)
-    second = iterator.get_next(float)
-    return float(second - first)

@@ -32,6 +32,7 @@ from .events import DagsterEventConsole, RunFinished
 from .locking import database_lock
 from .project import SQLMeshProject
 from .targets import ModelTarget
+from .targets import display_name as _display
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.context import Context
@@ -206,9 +207,3 @@ def _latest_interval_end(snapshot: Snapshot) -> str | None:
         return None
     end_ms = max(end for _, end in snapshot.intervals)
     return datetime.fromtimestamp(end_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _display(name: str) -> str:
-    """`"catalog"."schema"."table"` as `schema.table`."""
-    parts = [part.strip('"') for part in name.split(".")]
-    return ".".join(parts[-2:])

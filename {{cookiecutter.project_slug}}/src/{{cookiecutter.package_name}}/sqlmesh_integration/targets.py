@@ -28,3 +28,14 @@ class ModelTarget:
     asset_key: dg.AssetKey
     checks: tuple[CheckTarget, ...] = ()
     audit_count: int = 0  # audits SQLMesh runs for the model, selected as checks or not
+
+
+def display_name(name: str) -> str:
+    """A SQLMesh name as users write it: `"catalog"."schema"."table"` as `schema.table`.
+
+    Example:
+        >>> display_name('"db"."marts"."orders"')
+        'marts.orders'
+    """
+    parts = [part.strip('"') for part in name.split(".")]
+    return ".".join(parts[-2:])

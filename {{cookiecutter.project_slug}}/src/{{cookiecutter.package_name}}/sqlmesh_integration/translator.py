@@ -9,8 +9,7 @@ Without code, a model can override some defaults with `dagster:` tags in its `MO
 - `dagster:group=<name>`: the asset group (default: the model's schema);
 - `dagster:key=<a/b/c>`: the asset key (default: `<schema>/<table>`);
 - `dagster:automation=on_cron|eager`: a declarative automation condition (default: none; the
-  schedule
-  runs due models).
+  due-driven sensor runs due models).
 
 Example:
     >>> class PrefixedTranslator(SQLMeshTranslator):
@@ -115,7 +114,7 @@ class SQLMeshTranslator:
         return model.snapshot_version or None
 
     def get_automation_condition(self, model: SQLMeshModel) -> dg.AutomationCondition[Any] | None:
-        """A declarative automation condition; default none (the schedule runs due models)."""
+        """A declarative automation condition; default none (the due-driven sensor runs due models)."""
         choice = self._tag_override(model, "automation")
         if choice == "on_cron":
             return dg.AutomationCondition.on_cron(dagster_cron(model.cron))

@@ -1,0 +1,154 @@
+"""Due-driven automation: a sensor that launches one run for exactly the models SQLMesh has due.
+
+Each tick asks SQLMesh, read-only, which models have intervals due (crons, signals, upstream
+readiness: `due.py`). With nothing due the tick is skipped with the reason, and no run is launched
+(on Dagster+ Serverless an empty run still costs compute minutes). Otherwise it requests one run of
+exactly the due models and their checks, and logs which models and through when.
+
+SQLMesh is imported in the tick's evaluation only, never when definitions load. The sensor is built
+from the multi-asset's specs alone (the SQLMesh name and snapshot identifier travel as metadata), so
+any code that builds the specs can build it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from .targets import display_name as _display
+from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
+
+if TYPE_CHECKING:
+    from .due import DueModels
+    from .resource import SQLMeshResource
+
+DEFAULT_SENSOR_NAME = "sqlmesh_due_models"
+DEFAULT_INTERVAL_SECONDS = 60
+TAG_DUE_MODELS = "sqlmesh/due_models"
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def sqlmesh_due_sensor(
+    assets: dg.AssetsDefinition,
+    *,
+    name: str = DEFAULT_SENSOR_NAME,
+    minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    resource_key: str = "sqlmesh",
+) -> dg.SensorDefinition:
+    """A sensor that runs the SQLMesh models with intervals due, and nothing when none are.
+
+    Args:
+        assets: The SQLMesh multi-asset (its specs map SQLMesh names to asset keys).
+        name: The sensor's name.
+        minimum_interval_seconds: Seconds between ticks; the finest model cron is reached within
+            this delay.
+        default_status: Whether the sensor runs without being switched on in the UI.
+        resource_key: The key of the :class:`SQLMeshResource` (project, gateway, environment).
+    """
+    keys_by_model = {str(spec.metadata[METADATA_MODEL_NAME]): spec.key for spec in assets.specs}
+    identifiers = {
+        str(spec.metadata[METADATA_MODEL_NAME]): str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
+        for spec in assets.specs
+    }
+
+    @dg.sensor(
+        name=name,
+        target=dg.AssetSelection.assets(assets),
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        required_resource_keys={resource_key},
+        description=(
+            "Asks SQLMesh which models have intervals due (crons and signals) and runs exactly "
+            "those in one run; skips the tick when nothing is due."
+        ),
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        in_flight = _run_in_flight(context, name)
+        if in_flight is not None:
+            return dg.SkipReason(
+                f"Run {in_flight.run_id} launched by this sensor is still "
+                f"{in_flight.status.value.lower()}; SQLMesh is asked again once it ends."
+            )
+        resource: SQLMeshResource = getattr(context.resources, resource_key)
+        from .due import find_due_models  # imports SQLMesh: only when a tick evaluates
+
+        due = find_due_models(resource.project, resource.target_environment())
+        return due_models_result(context, due, keys_by_model, identifiers)
+
+    return _sensor
+
+
+def due_models_result(
+    context: dg.SensorEvaluationContext,
+    due: DueModels,
+    keys_by_model: Mapping[str, dg.AssetKey],
+    identifiers: Mapping[str, str],
+) -> dg.SensorResult | dg.SkipReason:
+    """The tick's result for what SQLMesh has due: one run request, or a skip with its reason."""
+    if due.busy is not None:
+        return dg.SkipReason(f"SQLMesh was not asked: {due.busy}; the next tick asks again.")
+    if not due.due:
+        return dg.SkipReason(
+            f"Nothing is due in SQLMesh environment `{due.environment}`: every model is filled "
+            "through its last complete cron interval (or waits for its signals)."
+        )
+    absent = sorted(name for name in due.due if name not in keys_by_model)
+    changed = sorted(
+        name
+        for name in due.due
+        if name in keys_by_model and due.identifiers.get(name) != identifiers[name]
+    )
+    launch = sorted(name for name in due.due if name in keys_by_model and name not in changed)
+    if absent:
+        context.log.info(
+            f"Due in `{due.environment}` but not assets of this code location (not run): "
+            f"{_names(absent)}."
+        )
+    if changed:
+        return dg.SkipReason(
+            f"{len(changed)} due model(s) differ from what `{due.environment}` holds "
+            f"({_names(changed)}): apply the deployed code with `sqlmesh plan {due.environment}`, "
+            "then the next tick runs them."
+        )
+    if not launch:
+        return dg.SkipReason(
+            f"Nothing due is an asset of this code location ({len(absent)} due elsewhere)."
+        )
+    summary = ", ".join(f"{_display(name)} (through {due.due[name]})" for name in launch)
+    context.log.info(f"Due in `{due.environment}`: {summary}.")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                asset_selection=[keys_by_model[name] for name in launch],
+                tags={TAG_DUE_MODELS: str(len(launch))},
+            )
+        ]
+    )
+
+
+def _run_in_flight(context: dg.SensorEvaluationContext, sensor_name: str) -> dg.DagsterRun | None:
+    """A queued or running run this sensor launched, if any (one run at a time per sensor)."""
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without an instance
+        return None
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={"dagster/sensor_name": sensor_name}, statuses=_IN_FLIGHT),
+        limit=1,
+    )
+    return runs[0] if runs else None
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = [_display(name) for name in names[:10]]
+    more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+    return ", ".join(shown) + more
