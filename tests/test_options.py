@@ -1,0 +1,115 @@
+"""Every option works without production credentials: each render passes its own checks.
+
+For each render below, as a new user and the pull request's `checks` job would, with no production
+credential in the environment:
+1. the README's quickstart on the local gateway (`uv sync`, `sqlmesh plan`, `dg launch`);
+2. `scripts/ci/check-definitions.sh` on the `ci` gateway (plan, prepare the manifest, `dg check
+   defs`);
+3. the generated tests that are not marked slow.
+
+One render per warehouse is enough. The warehouse is the only option that changes the SQLMesh
+configuration (the prod gateway, its connector extra and what loading the config builds); the Python
+version and the Dagster+ deployment change the interpreter and the deploy files, not the SQLMesh
+project, so they are spread over these renders and every choice of every option runs at least once.
+The defaults (MotherDuck) are not repeated here: the demo runs their quickstart,
+tests/test_ci_commands.py their `checks` job and tests/test_readme_commands.py their whole test
+suite. The slow generated tests run only there: they drive the integration on the local DuckDB
+gateway, and the integration, the tests and the local gateway are the same files in every render
+(checked below). uv's cache is shared, so each install takes seconds.
+
+One render runs the quickstart's plan from inside the SQLMesh project folder (`cd ... && sqlmesh
+plan`, as SQLMesh users do) and Dagster from the repository root: they must use one database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from projects import Project, find_python
+from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices, files_of
+
+pytestmark = pytest.mark.slow
+
+RENDERS = [
+    Combination("3.11", "postgres", "hybrid"),
+    Combination("3.13", "snowflake", "serverless"),
+    Combination("3.11", "bigquery", "serverless"),
+    Combination("3.13", "databricks", "hybrid"),
+]
+# The render whose quickstart plans from inside the SQLMesh project folder.
+PLANS_FROM_PROJECT_FOLDER = "snowflake"
+# Production settings a developer's shell might hold: none may reach these checks.
+PRODUCTION_VARIABLES = (
+    "SQLMESH_STATE_HOST",
+    "SQLMESH_STATE_USER",
+    "SQLMESH_STATE_PASSWORD",
+    "SQLMESH_STATE_DATABASE",
+    "MOTHERDUCK_TOKEN",
+    "POSTGRES_HOST",
+    "POSTGRES_PASSWORD",
+    "SNOWFLAKE_ACCOUNT",
+    "SNOWFLAKE_PASSWORD",
+    "SNOWFLAKE_PRIVATE_KEY",
+    "BIGQUERY_PROJECT",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CREDENTIALS_JSON",
+    "DATABRICKS_SERVER_HOSTNAME",
+    "DATABRICKS_ACCESS_TOKEN",
+)
+
+
+def test_the_renders_cover_every_choice_of_every_option() -> None:
+    covered = [DEFAULT, *RENDERS]
+    assert all(combination in SUPPORTED_COMBINATIONS for combination in RENDERS)
+    for option in ("warehouse", "python_version", "dagster_plus_deployment"):
+        chosen = {getattr(combination, option) for combination in covered}
+        assert chosen == set(choices(option)), option
+    assert len({combination.warehouse for combination in covered}) == len(covered)
+
+
+def test_renders_differ_from_the_defaults_only_outside_the_integration_and_its_tests(
+    render_project: Callable[[Combination], Path],
+) -> None:
+    """Why the slow generated tests need not run per warehouse (see the module docstring)."""
+    default = render_project(DEFAULT)
+    for combination in RENDERS:
+        project = render_project(combination)
+        for relative in files_of(default):
+            if relative.parts[0] == "tests" or "sqlmesh_integration" in relative.parts:
+                assert (project / relative).read_bytes() == (default / relative).read_bytes(), (
+                    f"{relative} differs in {combination.id}"
+                )
+
+
+@pytest.mark.parametrize("combination", [pytest.param(c, id=c.id) for c in RENDERS])
+def test_generated_checks_pass_without_credentials(
+    combination: Combination,
+    render_project: Callable[[Combination], Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in PRODUCTION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    path = render_project(combination)
+    project = Project(
+        path=path,
+        package_name=path.name.replace("-", "_"),
+        python=find_python(combination.python_version),
+    )
+    sync, plan, launch = project.readme_commands()[:3]
+    assert sync == "uv sync" and " plan prod " in plan and launch.startswith("uv run dg launch")
+
+    project.run(sync)
+    if combination.warehouse == PLANS_FROM_PROJECT_FOLDER:
+        folder = f"src/{project.package_name}/sqlmesh_project"
+        plan = f"cd {folder} && " + plan.replace(f" -p {folder}", "")
+    project.run(plan)
+    # Dagster refuses to run an environment its database does not hold: a plan that wrote another
+    # database file would fail here.
+    project.run(launch)
+    assert (project.path / "local.duckdb").is_file()
+    assert not list(project.sqlmesh_project.glob("*.duckdb")), "a second local database"
+
+    project.run("bash scripts/ci/check-definitions.sh", env={"SQLMESH_GATEWAY": "ci"})
+    project.run(["uv", "run", "--frozen", "pytest", "-m", "not slow", "-q"])
