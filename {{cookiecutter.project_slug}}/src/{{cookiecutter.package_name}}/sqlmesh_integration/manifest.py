@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ManifestInvalidError, ManifestMissingError, ManifestStaleError
+from .errors import ManifestInvalidError, ManifestMissingError, ManifestStaleError, mask_secrets
 from .project import SQLMeshProject, is_deployment
 
 logger = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def _refresh(project: SQLMeshProject, fallback: Manifest | None) -> Manifest:
             raise
         logger.warning(
             "Could not refresh the SQLMesh manifest (%s); serving the last good one from %s.",
-            error,
+            mask_secrets(str(error)),
             project.resolved_manifest_path,
         )
         return fallback

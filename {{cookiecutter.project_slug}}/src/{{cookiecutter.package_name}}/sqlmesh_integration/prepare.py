@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from .context import duckdb_database_path, load_config, open_context
-from .errors import ProjectLoadError
+from .errors import ProjectLoadError, mask_secrets, masked_cause
 from .manifest import (
     Manifest,
     SQLMeshAudit,
@@ -51,7 +51,7 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
         config = load_config(project)
         context = open_context(project, load=True)
     except Exception as error:
-        raise ProjectLoadError(str(project.project_dir), error) from error
+        raise ProjectLoadError(str(project.project_dir), error) from masked_cause(error)
     try:
         database = duckdb_database_path(project)
         # Never create a DuckDB file just to look for state in it (loading definitions must not
@@ -87,7 +87,7 @@ def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
         except Exception as error:  # the state database is optional for preparing
             logger.warning(
                 "SQLMesh state not reachable (%s); preparing the manifest from the code alone.",
-                error,
+                mask_secrets(str(error)),
             )
     # Same snapshots as `Context.snapshots`, without the state look-up of applied versions.
     return dict(context._nodes_to_snapshots(dict(context.models)))

@@ -22,6 +22,7 @@ from .errors import (
     RunFailedError,
     SQLMeshIntegrationError,
     StateConnectionError,
+    masked_cause,
 )
 from .events import DagsterEventConsole, RunFinished
 from .locking import database_lock
@@ -77,7 +78,7 @@ def run_models(
         except SQLMeshIntegrationError:
             raise
         except Exception as error:
-            raise StateConnectionError(gateway, error) from error
+            raise StateConnectionError(gateway, error) from masked_cause(error)
         try:
             refuse_unapplied_models(project, request, stored)
             yield from _stream_run(context, request, console)
@@ -187,7 +188,7 @@ def _stream_run(
     worker.join()
     if "error" in outcome:
         error = outcome["error"]
-        raise RunFailedError(request.environment, error) from error
+        raise RunFailedError(request.environment, error) from masked_cause(error)
     status = outcome.get("status")
     if status is not None and status.is_failure and not console.failures:
         raise RunFailedError(request.environment)
