@@ -196,15 +196,18 @@ def created_parents(output_dir: Path, project_slug: str) -> list[Path]:
     """Return the folders cookiecutter may have created above the project folder, deepest first.
 
     For project_slug 'a/b' cookiecutter creates <output>/a/b and, on failure, deletes only
-    <output>/a/b. Output_dir itself and its ancestors are never returned.
+    <output>/a/b. Only folders strictly inside output_dir are returned: a slug such as
+    '../elsewhere/x' never leads to a folder outside it (or output_dir itself) being touched.
     """
     parts = Path(project_slug.replace("\\", "/")).parts
-    keep = {output_dir.resolve(), *output_dir.resolve().parents}
+    root = output_dir.resolve()
     candidates = [output_dir.joinpath(*parts[:i]) for i in range(len(parts) - 1, 0, -1)]
     return [
         path
         for path in candidates
-        if path.name not in {"", ".", ".."} and path.resolve() not in keep
+        if path.name not in {"", ".", ".."}
+        and path.resolve() != root
+        and path.resolve().is_relative_to(root)
     ]
 
 

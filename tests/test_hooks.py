@@ -218,6 +218,17 @@ def test_created_parents_are_the_slug_prefixes_inside_nothing_above(tmp_path: Pa
     assert pre_gen.created_parents(tmp_path, "plain") == []
 
 
+def test_created_parents_never_leave_the_output_folder(tmp_path: Path) -> None:
+    output, outside = tmp_path / "output", tmp_path / "outside"
+    (outside / "empty").mkdir(parents=True)
+    output.mkdir()
+    (output / "link").symlink_to(outside)
+    assert pre_gen.created_parents(output, "../outside/empty/x") == []
+    assert pre_gen.created_parents(output, "a/../../outside/x") == [output / "a"]
+    assert pre_gen.created_parents(output, "link/empty/x") == []
+    assert pre_gen.created_parents(output, "./x") == []
+
+
 def test_remove_hybrid_files_removes_docker_files_and_empty_deploy_folder(tmp_path: Path) -> None:
     for name in ("Dockerfile", ".dockerignore", "deploy/hybrid.yaml", "README.md"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

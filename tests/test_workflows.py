@@ -88,8 +88,10 @@ def test_zizmor(variant: Path) -> None:
         [
             tool("zizmor"),
             "--offline",
+            # auditor: every audit, including secrets-outside-env (a secret read by a job without an
+            # environment).
             "--persona",
-            "pedantic",
+            "auditor",
             "--no-progress",
             "--format",
             "plain",
@@ -107,13 +109,13 @@ def test_shellcheck_ci_scripts(variant: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_workflows_are_copied_verbatim(default_project: Path) -> None:
-    """Workflows need no cookiecutter value: the rendered files are the template's files."""
+def test_workflows_render_only_the_chosen_options(default_project: Path) -> None:
+    """The template's workflows hold `{% raw %}` blocks and the warehouse include; the rendered
+    files are plain workflow YAML (the policy checks are in test_least_privilege.py)."""
     for name in WORKFLOWS:
-        template = PROJECT_TEMPLATE_DIR / ".github" / "workflows" / name
-        rendered = default_project / ".github" / "workflows" / name
-        assert rendered.read_bytes() == template.read_bytes()
-        assert "cookiecutter" not in template.read_text()
+        rendered = (default_project / ".github" / "workflows" / name).read_text()
+        assert "{%" not in rendered and "cookiecutter" not in rendered
+        assert "${{ github." in rendered  # GitHub's expressions survive the rendering
 
 
 def test_every_action_is_pinned_by_commit(workflow_file: Path) -> None:
@@ -170,9 +172,9 @@ def test_applies_are_never_cancelled(workflow_file: Path) -> None:
         assert concurrency.get("cancel-in-progress") is False, f"job {name} may be cancelled"
 
 
-def test_deploy_order() -> None:
+def test_deploy_order(default_project: Path) -> None:
     """plan -> apply (environment `production`) -> deploy -> materialize, chained with needs:."""
-    workflow = load_workflow(PROJECT_TEMPLATE_DIR / ".github" / "workflows" / "deploy.yml")
+    workflow = load_workflow(default_project / ".github" / "workflows" / "deploy.yml")
     assert workflow["on"]["push"]["branches"] == ["main"]
     jobs = workflow["jobs"]
     assert [jobs[name].get("needs") for name in ("plan", "apply", "deploy", "materialize")] == [
@@ -186,8 +188,8 @@ def test_deploy_order() -> None:
     assert "--explain" in (PROJECT_TEMPLATE_DIR / "scripts" / "ci" / "plan-preview.sh").read_text()
 
 
-def test_pull_request_jobs() -> None:
-    workflow = load_workflow(PROJECT_TEMPLATE_DIR / ".github" / "workflows" / "pull_request.yml")
+def test_pull_request_jobs(default_project: Path) -> None:
+    workflow = load_workflow(default_project / ".github" / "workflows" / "pull_request.yml")
     assert set(workflow["on"]["pull_request"]["types"]) >= {"opened", "synchronize", "closed"}
     jobs = workflow["jobs"]
     assert jobs["branch-deployment"]["needs"] == "checks"

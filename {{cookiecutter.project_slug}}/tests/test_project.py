@@ -12,6 +12,15 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     pull_request_environment,
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import (
+    BranchDeploymentEnvironmentError,
+    mask_secrets,
+)
+
+BRANCH_DEPLOYMENT = {
+    "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1",
+    "DAGSTER_CLOUD_PULL_REQUEST_ID": "42",
+}
 
 
 @pytest.mark.parametrize(
@@ -27,19 +36,46 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main
             {"DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "0", "DAGSTER_CLOUD_PULL_REQUEST_ID": "42"},
             "prod",
         ),
-        (
-            {
-                "SQLMESH_ENVIRONMENT": "qa",
-                "DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "1",
-                "DAGSTER_CLOUD_PULL_REQUEST_ID": "42",
-            },
-            "qa",
-        ),
+        ({**BRANCH_DEPLOYMENT, "SQLMESH_ENVIRONMENT": "pr_42"}, "pr_42"),
     ],
-    ids=["default-prod", "explicit", "branch-deployment", "full-deployment", "explicit-wins"],
+    ids=["default-prod", "explicit", "branch-deployment", "full-deployment", "branch-own-explicit"],
 )
 def test_environment_from_env(env: dict[str, str], expected: str) -> None:
     assert environment_from_env(env) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "requested"),
+    [
+        ({**BRANCH_DEPLOYMENT, "SQLMESH_ENVIRONMENT": "prod"}, None),
+        ({**BRANCH_DEPLOYMENT, "SQLMESH_ENVIRONMENT": "pr_7"}, None),
+        (BRANCH_DEPLOYMENT, "prod"),
+        ({"DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT": "true"}, None),
+    ],
+    ids=["variable-prod", "variable-other-pull-request", "resource-prod", "no-pull-request-id"],
+)
+def test_a_branch_deployment_refuses_any_environment_but_its_own(
+    env: dict[str, str], requested: str | None
+) -> None:
+    with pytest.raises(BranchDeploymentEnvironmentError, match="branch deployment") as caught:
+        environment_from_env(env, requested=requested)
+    assert "prod" in str(caught.value) or "pr_7" in str(caught.value)
+
+
+def test_mask_secrets() -> None:
+    secret = "".join(["hun", "ter", "2"])  # built at run time: no credential literal here
+    texts = {
+        f"md:analytics?motherduck_token={secret}&x=1": "md:analytics?motherduck_token=***&x=1",
+        f"host=db password={secret} dbname=x": "host=db password=*** dbname=x",
+        f"password='{secret}'": "password=***",
+        '"access_token": "' + secret + '"': '"access_token": ***',
+        "postgresql://app" + ":" + secret + "@db:5432/x": "postgresql://app" + ":***@db:5432/x",
+        f"SNOWFLAKE_PASSWORD={secret}": "SNOWFLAKE_PASSWORD=***",
+        # Words that only mention a password stay as they are.
+        "password authentication failed": "password authentication failed",
+    }
+    for text, masked in texts.items():
+        assert mask_secrets(text) == masked
 
 
 def test_pull_request_environment_refuses_non_numbers() -> None:

@@ -8,6 +8,7 @@ with SIGKILL, SQLMesh state in Postgres).
 
 from __future__ import annotations
 
+import re
 import socket
 
 import dagster as dg
@@ -41,35 +42,46 @@ def add_gateway(sample: SampleProject, name: str, body: str) -> None:
     config.write_text(text.replace("\ngateways:\n", f"\ngateways:\n  {name}:\n{indented}", 1))
 
 
-def test_unreachable_state_database_loads_definitions_and_fails_the_run_naming_it(
-    sample: SampleProject, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    port = closed_port()
+def deployed_job_on_postgres_state(
+    sample: SampleProject,
+    monkeypatch: pytest.MonkeyPatch,
+    gateway: str,
+    host: str,
+    password: str = "",
+) -> dg.JobDefinition:
+    """The SQLMesh job of a deployment whose gateway keeps SQLMesh state in Postgres at `host`.
+
+    As in a deployment: the gateway comes from SQLMESH_GATEWAY, and the manifest was prepared in CI
+    (here without the state, which preparing tolerates).
+    """
     add_gateway(
         sample,
-        "unreachable_state",
+        gateway,
         f"""
 connection:
   type: duckdb
   database: local.duckdb
 state_connection:
   type: postgres
-  host: 127.0.0.1
-  port: {port}
+  host: "{host}"
+  port: {closed_port()}
   user: sqlmesh
-  password: ""
+  password: "{password}"
   database: sqlmesh_state
 """,
     )
-    # As in a deployment: the gateway comes from SQLMESH_GATEWAY and the manifest was prepared in CI
-    # (here without the state, which preparing tolerates).
-    monkeypatch.setenv("SQLMESH_GATEWAY", "unreachable_state")
+    monkeypatch.setenv("SQLMESH_GATEWAY", gateway)
     project = SQLMeshProject(sample.project.project_dir, working_dir=sample.root)
     assert len(load_manifest(project, refresh="always").models) == 10
-
     monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
     definitions = sqlmesh_definitions(project)  # the code location loads from the manifest alone
-    job = definitions.resolve_implicit_global_asset_job_def()
+    return definitions.resolve_implicit_global_asset_job_def()
+
+
+def test_unreachable_state_database_loads_definitions_and_fails_the_run_naming_it(
+    sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = deployed_job_on_postgres_state(sample, monkeypatch, "unreachable_state", "127.0.0.1")
     assert len(job.asset_layer.executable_asset_keys) == 10
 
     with dg.instance_for_test() as instance:
@@ -80,7 +92,29 @@ state_connection:
     message = step_failure_message(result)
     assert "StateConnectionError" in message
     assert "gateway `unreachable_state`" in message
-    assert "127.0.0.1" in message and str(port) in message
+    assert re.search(r"127\.0\.0\.1.*port \d+", message), message
+
+
+def test_a_credential_in_a_failed_connection_never_reaches_the_dagster_events(
+    sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state host set to a whole DSN (a common mistake): the driver quotes it, password too."""
+    secret = "".join(["s3", "cr3t", "-Pa55"])  # built at run time: no credential literal here
+    dsn = "postgresql://sqlmesh" + ":" + secret + "@127.0.0.1:5432/sqlmesh_state"
+    job = deployed_job_on_postgres_state(sample, monkeypatch, "leaky_state", dsn, secret)
+
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        records = instance.all_logs(result.run_id)
+
+    assert not result.success
+    message = step_failure_message(result)
+    # The real driver error, masked: the failure still says what went wrong and where.
+    assert "could not translate host name" in message
+    assert "postgresql://sqlmesh" + ":***@127.0.0.1" in message
+    event_text = "\n".join(dg.serialize_value(record) for record in records)
+    assert "could not translate host name" in event_text
+    assert secret not in event_text
 
 
 def test_nothing_is_reported_materialized_that_sqlmesh_did_not_record(

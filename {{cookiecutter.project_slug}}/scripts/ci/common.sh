@@ -29,9 +29,9 @@ sqlmesh() {
     uv run --frozen sqlmesh -p "${SQLMESH_PROJECT}" "$@"
 }
 
-# The workflows map every warehouse's secrets into the jobs that talk to production (they cannot
-# know which warehouse this project uses); secrets that are not set arrive as empty strings. Unset
-# them so SQLMesh's env_var() defaults apply instead of an empty value.
+# The workflows map the secrets and variables of this project's warehouse into the jobs that talk
+# to it; optional ones that are not set arrive as empty strings. Unset them so SQLMesh's env_var()
+# defaults (and libpq's) apply instead of an empty value.
 unset_empty_variables() {
     local name
     for name in "$@"; do
@@ -42,7 +42,7 @@ unset_empty_variables() {
 }
 unset_empty_variables \
     SQLMESH_STATE_HOST SQLMESH_STATE_PORT SQLMESH_STATE_USER SQLMESH_STATE_PASSWORD \
-    SQLMESH_STATE_DATABASE \
+    SQLMESH_STATE_DATABASE SQLMESH_STATE_SSLMODE PGSSLROOTCERT \
     MOTHERDUCK_TOKEN MOTHERDUCK_DATABASE \
     POSTGRES_HOST POSTGRES_PORT POSTGRES_USER POSTGRES_PASSWORD POSTGRES_DATABASE POSTGRES_SSLMODE \
     SNOWFLAKE_ACCOUNT SNOWFLAKE_USER SNOWFLAKE_PASSWORD SNOWFLAKE_PRIVATE_KEY SNOWFLAKE_WAREHOUSE \
@@ -62,7 +62,7 @@ require_variables() {
         fi
     done
     if [[ -n "${missing[*]:-}" ]]; then
-        echo "Missing ${missing[*]}: set them as GitHub secrets (see docs/deployment.md)." >&2
+        echo "Missing ${missing[*]}: set them as secrets of the job's GitHub Environment (see docs/deployment.md)." >&2
         exit 1
     fi
 }
@@ -78,9 +78,13 @@ use_production_gateway() {
     require_variables SNOWFLAKE_ACCOUNT SNOWFLAKE_USER SNOWFLAKE_WAREHOUSE SNOWFLAKE_DATABASE SNOWFLAKE_ROLE
 {%- elif cookiecutter.warehouse == "bigquery" %}
     require_variables BIGQUERY_PROJECT GOOGLE_CREDENTIALS_JSON
-    # The service account key arrives as a secret; the Google client libraries read it from a file.
-    local key_file="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/google-credentials.json"
-    (umask 077 && printf '%s' "${GOOGLE_CREDENTIALS_JSON}" >"${key_file}")
+    # The service account key arrives as a secret; the Google client libraries read it from a file:
+    # a new one only this user can read (mktemp), deleted when the script exits.
+    local key_file
+    key_file="$(mktemp "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/google-credentials.XXXXXXXX")"
+    # shellcheck disable=SC2064  # expand the path now: the trap runs after this function returned
+    trap "rm -f '${key_file}'" EXIT
+    printf '%s' "${GOOGLE_CREDENTIALS_JSON}" >"${key_file}"
     export GOOGLE_APPLICATION_CREDENTIALS="${key_file}"
 {%- elif cookiecutter.warehouse == "databricks" %}
     require_variables DATABRICKS_SERVER_HOSTNAME DATABRICKS_HTTP_PATH DATABRICKS_ACCESS_TOKEN

@@ -7,11 +7,71 @@ do next.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+
+# What a credential looks like in text SQLMesh, drivers and connection strings produce:
+# `motherduck_token=...`, `password='...'`, `"access_token": "..."`, `SNOWFLAKE_PASSWORD=...`,
+# and the password between `user:` and `@` in a connection URL.
+_SECRET_SETTING = re.compile(
+    r"""(?P<key>\b[\w.-]*(?:token|password|passwd|pwd|secret|api_key|apikey|private_key|credentials)"""
+    r"""["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s&;,'")\]}]+)""",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(
+    r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(?=@)", re.IGNORECASE
+)
+MASK = "***"
+
+
+def mask_secrets(text: str) -> str:
+    """Returns `text` with tokens, passwords and the passwords of URLs replaced by `***`.
+
+    Every message this integration puts into a Dagster event, log line or metadata value goes
+    through here, since SQLMesh and the database drivers quote connection settings in their errors.
+
+    Example:
+        >>> mask_secrets("md:analytics?motherduck_token=abc123")
+        'md:analytics?motherduck_token=***'
+    """
+    text = _URL_PASSWORD.sub(lambda match: match["prefix"] + MASK, text)
+    return _SECRET_SETTING.sub(lambda match: match["key"] + MASK, text)
 
 
 class SQLMeshIntegrationError(Exception):
-    """Base class of every error this integration raises."""
+    """Base class of every error this integration raises; its message has secrets masked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_secrets(message))
+
+
+def masked_cause(error: BaseException) -> Exception:
+    """A stand-in for `error` to raise from: its type and masked message, with its traceback.
+
+    Dagster records an error's cause chain in the run's events; the original exception's text may
+    hold a credential (a driver quoting its connection string), so it is not chained itself.
+    """
+    cause = Exception(f"{type(error).__name__}: {mask_secrets(str(error))}")
+    return cause.with_traceback(error.__traceback__)
+
+
+class BranchDeploymentEnvironmentError(SQLMeshIntegrationError):
+    """A Dagster+ branch deployment was pointed at a SQLMesh environment other than its own."""
+
+    def __init__(self, own: str | None, requested: str) -> None:
+        if own is None:
+            message = (
+                "This Dagster+ branch deployment has no DAGSTER_CLOUD_PULL_REQUEST_ID, so it may "
+                f"not use SQLMesh environment `{requested}`: deploy it from a pull request (CI's "
+                "branch-deployment job does)."
+            )
+        else:
+            message = (
+                f"This Dagster+ branch deployment may only use SQLMesh environment `{own}`, not "
+                f"`{requested}`: remove SQLMESH_ENVIRONMENT from its Dagster+ environment "
+                "variables (and any `environment` set on the SQLMesh resource)."
+            )
+        super().__init__(message)
 
 
 class ManifestMissingError(SQLMeshIntegrationError):
@@ -50,7 +110,7 @@ class ProjectLoadError(SQLMeshIntegrationError):
     def __init__(self, project_dir: str, cause: BaseException) -> None:
         super().__init__(
             f"SQLMesh could not load the project at {project_dir} ({type(cause).__name__}: "
-            f"{_first_line(cause)}): fix the model or config it names, then run "
+            f"{first_line(cause)}): fix the model or config it names, then run "
             "`sqlmesh-dagster prepare` again."
         )
 
@@ -84,7 +144,7 @@ class StateConnectionError(SQLMeshIntegrationError):
     def __init__(self, gateway: str, cause: BaseException) -> None:
         super().__init__(
             f"SQLMesh could not connect for gateway `{gateway}` ({type(cause).__name__}: "
-            f"{_first_line(cause)}): check the connection settings and credentials of that gateway "
+            f"{first_line(cause)}): check the connection settings and credentials of that gateway "
             "in config.yaml and the environment variables they read."
         )
 
@@ -123,13 +183,14 @@ class RunFailedError(SQLMeshIntegrationError):
     """SQLMesh's run failed without naming a model (engine or state error)."""
 
     def __init__(self, environment: str, cause: BaseException | None = None) -> None:
-        detail = f" ({type(cause).__name__}: {_first_line(cause)})" if cause else ""
+        detail = f" ({type(cause).__name__}: {first_line(cause)})" if cause else ""
         super().__init__(
             f"`sqlmesh run` for `{environment}` failed{detail}: see the SQLMesh log lines above, "
             "fix the cause and materialize again."
         )
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, with secrets masked."""
+    text = mask_secrets(str(error)).strip()
     return text.splitlines()[0] if text else "no message"

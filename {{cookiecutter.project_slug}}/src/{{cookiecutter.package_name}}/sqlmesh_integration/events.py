@@ -25,6 +25,7 @@ import dagster as dg
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.utils.errors import NodeAuditsErrors
 
+from .errors import first_line, mask_secrets
 from .targets import CheckTarget, ModelTarget
 
 if t.TYPE_CHECKING:
@@ -154,15 +155,15 @@ class DagsterEventConsole(NoopConsole):
                     progress.audit_warnings[audit] = progress.audit_warnings.get(audit, 0) + int(
                         match.group("count")
                     )
-        logger.warning(short_message.strip())
+        logger.warning(mask_secrets(short_message.strip()))
 
     def log_error(self, message: str, *args: t.Any, **kwargs: t.Any) -> None:
         """Logs a SQLMesh error."""
-        logger.error(message.strip())
+        logger.error(mask_secrets(message.strip()))
 
     def log_status_update(self, message: str) -> None:
         """Logs a SQLMesh status line."""
-        logger.info(message.strip())
+        logger.info(mask_secrets(message.strip()))
 
     def log_skipped_models(self, snapshot_names: set[str]) -> None:
         """Records models SQLMesh skipped because an upstream model failed."""
@@ -185,7 +186,7 @@ class DagsterEventConsole(NoopConsole):
                         f"{audit} ({count} rows)" for audit, count in audit_failures.items()
                     )
                 else:
-                    text = f"{type(cause).__name__}: {_first_line(cause)}"
+                    text = f"{type(cause).__name__}: {first_line(cause)}"
                 self.failures[name] = ModelFailure(name, text, audit_failures)
 
     # Results
@@ -284,11 +285,6 @@ def _is_ambiguous(target: ModelTarget, check: CheckTarget) -> bool:
 
 def _node_name(node: t.Any) -> str:
     return str(getattr(node, "snapshot_name", None) or getattr(node, "name", None) or node)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "no message"
 
 
 def _iso(timestamp_ms: int) -> str:

@@ -26,6 +26,7 @@ from .errors import (
     ManifestMissingError,
     ManifestStaleError,
     ProjectLoadError,
+    mask_secrets,
 )
 from .project import SQLMeshProject, is_deployment
 
@@ -242,7 +243,7 @@ def _refresh(project: SQLMeshProject, fallback: Manifest | None) -> Manifest:
             raise
         logger.warning(
             "%s Until it loads, serving the last good one from %s.",
-            error,
+            mask_secrets(str(error)),
             project.resolved_manifest_path,
         )
         return fallback

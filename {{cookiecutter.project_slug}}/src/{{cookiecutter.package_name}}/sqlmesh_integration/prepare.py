@@ -18,7 +18,7 @@ from sqlglot.errors import SqlglotError
 from sqlmesh.utils.errors import SQLMeshError
 
 from .context import duckdb_database_path, is_connection_error, load_config, open_context
-from .errors import ProjectLoadError
+from .errors import ProjectLoadError, mask_secrets, masked_cause
 from .manifest import (
     Manifest,
     SQLMeshAudit,
@@ -57,7 +57,7 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
     # parse, settings that do not validate, Python (macros, models, config.py) that does not import.
     # Anything else is a bug and is raised as it is.
     except (SQLMeshError, SqlglotError, ValidationError, SyntaxError, ImportError) as error:
-        raise ProjectLoadError(str(project.project_dir), error) from error
+        raise ProjectLoadError(str(project.project_dir), error) from masked_cause(error)
     try:
         database = duckdb_database_path(project)
         # Never create a DuckDB file just to look for state in it (loading definitions must not
@@ -96,7 +96,7 @@ def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
             # The state database is optional for preparing: versions then come from the code.
             logger.warning(
                 "SQLMesh state not reachable (%s); preparing the manifest from the code alone.",
-                error,
+                mask_secrets(str(error)),
             )
     # Same snapshots as `Context.snapshots`, without the state look-up of applied versions.
     return dict(context._nodes_to_snapshots(dict(context.models)))

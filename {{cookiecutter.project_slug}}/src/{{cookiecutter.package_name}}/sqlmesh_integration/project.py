@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import BranchDeploymentEnvironmentError
+
 PROD_ENVIRONMENT = "prod"
 MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
 
@@ -50,22 +52,29 @@ def pull_request_environment(pull_request_id: str | int) -> str:
     return f"pr_{text}"
 
 
-def environment_from_env(env: Mapping[str, str] | None = None) -> str:
+def environment_from_env(env: Mapping[str, str] | None = None, requested: str | None = None) -> str:
     """Returns the SQLMesh environment a run targets, from environment variables.
 
-    `SQLMESH_ENVIRONMENT` wins when set. In a Dagster+ branch deployment
-    (`DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT=1`) the pull request's environment is used, named from
-    `DAGSTER_CLOUD_PULL_REQUEST_ID`; otherwise `prod`.
+    `requested` (the resource's `environment`) wins, then `SQLMESH_ENVIRONMENT`; otherwise `prod`.
+    A Dagster+ branch deployment (`DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT=1`) targets its pull
+    request's environment, named from `DAGSTER_CLOUD_PULL_REQUEST_ID`, and refuses any other: code
+    under review never reads or writes `prod` through Dagster.
+
+    Raises:
+        BranchDeploymentEnvironmentError: a branch deployment was pointed at another environment, or
+            has no pull request id.
     """
     env = os.environ if env is None else env
-    explicit = env.get("SQLMESH_ENVIRONMENT", "").strip()
-    if explicit:
-        return explicit
-    if env.get("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "").strip().lower() in {"1", "true"}:
-        pull_request = env.get("DAGSTER_CLOUD_PULL_REQUEST_ID", "").strip()
-        if pull_request:
-            return pull_request_environment(pull_request)
-    return PROD_ENVIRONMENT
+    explicit = (requested or "").strip() or env.get("SQLMESH_ENVIRONMENT", "").strip()
+    if env.get("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "").strip().lower() not in {"1", "true"}:
+        return explicit or PROD_ENVIRONMENT
+    pull_request = env.get("DAGSTER_CLOUD_PULL_REQUEST_ID", "").strip()
+    if not pull_request:
+        raise BranchDeploymentEnvironmentError(None, explicit or PROD_ENVIRONMENT)
+    own = pull_request_environment(pull_request)
+    if explicit and explicit != own:
+        raise BranchDeploymentEnvironmentError(own, explicit)
+    return own
 
 
 def is_deployment(env: Mapping[str, str] | None = None) -> bool:

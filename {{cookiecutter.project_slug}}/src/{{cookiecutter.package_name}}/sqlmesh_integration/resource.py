@@ -75,7 +75,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def target_environment(self) -> str:
         """The SQLMesh environment runs target."""
-        return self.environment or environment_from_env()
+        return environment_from_env(requested=self.environment)
 
     def run(
         self, context: dg.AssetExecutionContext, *, execution_time: datetime | None = None

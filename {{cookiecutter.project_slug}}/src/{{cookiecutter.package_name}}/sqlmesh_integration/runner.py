@@ -27,6 +27,7 @@ from .errors import (
     ModelsNotAppliedError,
     RunFailedError,
     StateConnectionError,
+    masked_cause,
 )
 from .events import DagsterEventConsole, RunFinished
 from .locking import database_lock
@@ -85,7 +86,7 @@ def run_models(
             if context is not None:
                 context.close()
             if is_connection_error(error):
-                raise StateConnectionError(gateway, error) from error
+                raise StateConnectionError(gateway, error) from masked_cause(error)
             raise  # a bug, or SQLMesh's own error: surfaced as what it is
         try:
             refuse_unapplied_models(project, request, stored)
@@ -196,7 +197,7 @@ def _stream_run(
     worker.join()
     if "error" in outcome:
         error = outcome["error"]
-        raise RunFailedError(request.environment, error) from error
+        raise RunFailedError(request.environment, error) from masked_cause(error)
     status = outcome.get("status")
     if status is not None and status.is_failure and not console.failures:
         raise RunFailedError(request.environment)
