@@ -7,7 +7,8 @@ the table does not know fails the test, so a new workflow step has to be classif
 
 The scenario is a new project's first pull request, then its merge:
 1. pull request opened: the `checks` job in a throwaway checkout (its ci.duckdb is scratch, as on
-   a CI runner); then `branch-deployment` and, once closed, `close` in the "production" checkout,
+   a CI runner); then `branch-deployment` (which ends with the data diff) and, once closed, `close` in the
+   "production" checkout,
    whose ci.duckdb stands in for the production warehouse and SQLMesh state;
 2. push to main: `plan` -> `apply` -> `deploy` -> `materialize` in the same production checkout.
 Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
@@ -50,6 +51,9 @@ STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/dagster-deploy\.sh", "skip: Dagster+ API"),
     (r"bash scripts/ci/close-branch-deployment\.sh", "skip: Dagster+ API"),
     (r"bash scripts/ci/invalidate-environment\.sh", "run"),
+    (r"bash scripts/ci/pr-diff\.sh", "run"),
+    (r"bash scripts/ci/pr-comment\.sh .*", "skip: GitHub API (tests/test_pr_diff.py fakes it)"),
+    (r'echo "No data diff: pull requests from forks.*', "skip: forks only"),
     (r'echo "keys=\$\(bash scripts/ci/asset-keys\.sh\)" >> "\$GITHUB_OUTPUT"', "run"),
     (
         r"bash scripts/ci/materialize\.sh dagster-plus",
@@ -77,6 +81,12 @@ def job_env(job: dict[str, Any]) -> dict[str, str]:
         if value == "${{ github.event.pull_request.number }}":
             env[name] = PR_NUMBER
     return env
+
+
+def expand(value: str, runner_temp: Path) -> str:
+    """A step's env value in a local run: `runner.temp` is a folder, other expressions empty."""
+    value = value.replace("${{ runner.temp }}", str(runner_temp))
+    return re.sub(r"\$\{\{[^}]*\}\}", "", value)
 
 
 @dataclass
@@ -112,7 +122,10 @@ class Runner:
                 continue
             command = action.removeprefix("local: ") if action.startswith("local") else step["run"]
             self.log.append(f"{name}: {command}")
-            self.project.run(command, env={**env, **(step.get("env") or {})}, timeout=1800)
+            step_env = {
+                key: expand(value, folder) for key, value in (step.get("env") or {}).items()
+            }
+            self.project.run(command, env={**env, **step_env}, timeout=1800)
         outputs = {}
         if output.exists():
             for line in output.read_text().splitlines():
@@ -151,7 +164,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     checks_checkout, production = checkouts
     pull_request = load_jobs(production.path, "pull_request.yml")
     deploy = load_jobs(production.path, "deploy.yml")
-    assert set(pull_request) == {"checks", "branch-deployment", "close"}
+    assert set(pull_request) == {"checks", "branch-deployment", "comment", "close"}
     assert list(deploy) == ["plan", "apply", "deploy", "materialize"]
 
     # 1. Pull request opened: checks (scratch DuckDB), then the pull request's environment.
@@ -165,6 +178,14 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     summary = (production.path.parent / "actions-branch-deployment" / "summary.md").read_text()
     assert "SQLMesh plan preview: `prod`" in summary and "Explained plan" in summary, summary
     assert (production.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+
+    # The data diff: a new project's first pull request has no prod yet, so counts only.
+    folder = production.path.parent / "actions-branch-deployment"
+    summary = (folder / "summary.md").read_text()
+    assert f"## Data diff: `prod` → `{PR_ENVIRONMENT}`" in summary, summary
+    assert "`prod` does not exist yet" in summary and "`marts.customers` (new)" in summary, summary
+    comment = (folder / "pr-diff" / "comment.md").read_text().strip()
+    assert comment.startswith(f"## Data diff: `prod` → `{PR_ENVIRONMENT}`") and comment in summary
 
     # Pull request closed: its environment is invalidated (expires now).
     runner.run_job(pull_request, "close")

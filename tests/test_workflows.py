@@ -205,8 +205,33 @@ def test_pull_request_jobs(default_project: Path) -> None:
         "dagster-deploy.sh",
         "close-branch-deployment.sh",
         "invalidate-environment.sh",
+        "pr-diff.sh",
+        "pr-comment.sh",
     ):
         assert command in steps, command
+
+
+def test_data_diff_comment_is_least_privilege() -> None:
+    """The diff runs in the branch deployment's job (one approval of `preview` per push), which
+    reads the warehouse but cannot write to GitHub; the comment job is the only one that writes to
+    the pull request, and it gets no secret. Forks get neither."""
+    workflow = load_workflow(PROJECT_TEMPLATE_DIR / ".github" / "workflows" / "pull_request.yml")
+    jobs = workflow["jobs"]
+    writers = {
+        name for name, job in jobs.items() if job["permissions"].get("pull-requests") == "write"
+    }
+    assert writers == {"comment"}
+    diff, comment = jobs["branch-deployment"], jobs["comment"]
+    assert comment["needs"] == "branch-deployment"
+    assert diff["environment"] == "preview"
+    assert diff["permissions"] == {"contents": "read"}
+    assert "secrets." not in yaml.safe_dump(comment)
+    for job in (diff, comment):
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+    deploy_step = next(s for s in diff["steps"] if s.get("id") == "deploy")
+    assert "GITHUB_TOKEN" not in (deploy_step.get("env") or {}), "one comment: no Dagster+ notify"
+    diff_step = next(s for s in diff["steps"] if "pr-diff.sh" in s.get("run", ""))
+    assert "steps.deploy.outputs.deployment_url" in str(diff_step["env"])
 
 
 def test_workflow_scripts_exist_and_are_executable(variant: Path) -> None:

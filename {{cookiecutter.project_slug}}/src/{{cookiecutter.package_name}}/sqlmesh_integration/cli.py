@@ -6,18 +6,30 @@
 - `sqlmesh-dagster environment [--pull-request N]` prints the SQLMesh environment a run targets (the
   same
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
+- `sqlmesh-dagster pr-diff pr_<number>` writes the data diff of a pull request's environment against
+  `prod` as Markdown (`scripts/ci/pr-diff.sh`; see `data_diff.py`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import SQLMeshIntegrationError
-from .project import SQLMeshProject, environment_from_env, pull_request_environment
+from .project import (
+    PROD_ENVIRONMENT,
+    SQLMeshProject,
+    environment_from_env,
+    pull_request_environment,
+)
+
+# The data diff's row samples (changed rows, keys on one side only): rows per sample, 0 for none.
+SAMPLE_ROWS_VARIABLE = "PR_DIFF_SAMPLE_ROWS"
+DEFAULT_SAMPLE_ROWS = 5
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,11 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="A pull request number (default: DAGSTER_CLOUD_PULL_REQUEST_ID or GITHUB_PR_NUMBER).",
     )
+    _add_pr_diff_parser(commands)
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "environment":
             print(_environment(arguments.pull_request))
             return 0
+        if arguments.command == "pr-diff":
+            return _pr_diff(_project(arguments.project_dir), arguments)
         return _prepare(_project(arguments.project_dir), read_state=not arguments.no_state)
     except (SQLMeshIntegrationError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -71,6 +86,88 @@ def _prepare(project: SQLMeshProject, *, read_state: bool) -> int:
         f"tables, gateway `{manifest.gateway}`)."
     )
     return 0
+
+
+def _add_pr_diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pr_diff = commands.add_parser(
+        "pr-diff", help="Write the data diff of a pull request's environment against prod."
+    )
+    pr_diff.add_argument("environment", help="The pull request's SQLMesh environment, e.g. pr_7.")
+    pr_diff.add_argument(
+        "--summary-file",
+        type=Path,
+        default=None,
+        help="Append the Markdown here (the GitHub job summary); default: stdout.",
+    )
+    pr_diff.add_argument(
+        "--comment-file",
+        type=Path,
+        default=None,
+        help="Also write the Markdown here, cut to fit a GitHub comment.",
+    )
+    pr_diff.add_argument(
+        "--deployment-url", default=None, help="The Dagster+ branch deployment to link."
+    )
+
+
+def _pr_diff(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
+    from .context import open_context
+    from .data_diff import collect_data_diff
+    from .data_diff_markdown import COMMENT_MAX_CHARACTERS, SUMMARY_MAX_CHARACTERS, render_markdown
+
+    environment = arguments.environment.strip()
+    if environment == PROD_ENVIRONMENT or not environment:
+        raise ValueError(
+            f"pr-diff compares a pull request's environment with prod, not {environment!r}: "
+            "pass the environment, e.g. `sqlmesh-dagster pr-diff pr_7`."
+        )
+    sample_rows = _sample_rows(os.environ.get(SAMPLE_ROWS_VARIABLE, ""))
+    # SQLMesh logs every diff query at the level its context logs at (WARNING without a logging
+    # setup): the queries would bury the report in the CI log.
+    logging.getLogger("sqlmesh.core.engine_adapter").setLevel(logging.ERROR)
+    context = open_context(project)
+    try:
+        report = collect_data_diff(context, environment, sample_rows=sample_rows)
+    finally:
+        context.close()
+    switch = f"{SAMPLE_ROWS_VARIABLE}=0"
+    url = arguments.deployment_url or None
+    summary = render_markdown(
+        report, max_characters=SUMMARY_MAX_CHARACTERS, deployment_url=url, sample_switch=switch
+    )
+    if arguments.summary_file is None:
+        print(summary)
+    else:
+        with arguments.summary_file.open("a", encoding="utf-8") as summary_file:
+            summary_file.write(summary)
+    if arguments.comment_file is not None:
+        arguments.comment_file.parent.mkdir(parents=True, exist_ok=True)
+        arguments.comment_file.write_text(
+            render_markdown(
+                report,
+                max_characters=COMMENT_MAX_CHARACTERS,
+                deployment_url=url,
+                sample_switch=switch,
+            ),
+            encoding="utf-8",
+        )
+    print(
+        f"Data diff of {len(report.models)} model(s): {environment} against prod.", file=sys.stderr
+    )
+    return 0
+
+
+def _sample_rows(text: str) -> int:
+    """Rows per sample from PR_DIFF_SAMPLE_ROWS: default 5; 0 switches samples off."""
+    text = text.strip()
+    if not text:
+        return DEFAULT_SAMPLE_ROWS
+    if not text.isdigit():
+        raise ValueError(
+            f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to 0 (no samples of "
+            f"data in the pull request) or a number such as {DEFAULT_SAMPLE_ROWS}."
+        )
+    return int(text)
 
 
 def _project(project_dir: Path | None) -> SQLMeshProject:

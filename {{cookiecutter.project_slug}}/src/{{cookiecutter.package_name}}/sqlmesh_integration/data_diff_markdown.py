@@ -1,0 +1,231 @@
+"""The Markdown of a pull request's data diff (see `data_diff.py`), within a size budget.
+
+GitHub refuses a pull request comment longer than 65,536 characters. The report opens with one
+table row per model, biggest change first, then a section per model as long as the budget lasts;
+the models that do not fit are summarised in one line. The job summary gets the same text with a
+larger budget.
+
+Example:
+    >>> from .data_diff import DataDiffReport
+    >>> print(render_markdown(DataDiffReport(environment="pr_7", models=())).splitlines()[0])
+    ## Data diff: `prod` → `pr_7`
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .data_diff import DataDiffReport, ModelDiff, Sample
+
+# GitHub's limit for a comment body, less room for the marker the workflow adds.
+COMMENT_MAX_CHARACTERS = 65_536 - 1_536
+# GitHub's limit for one step's job summary is 1 MiB.
+SUMMARY_MAX_CHARACTERS = 1_000_000
+
+
+def render_markdown(
+    report: DataDiffReport,
+    *,
+    max_characters: int = COMMENT_MAX_CHARACTERS,
+    deployment_url: str | None = None,
+    sample_switch: str = "PR_DIFF_SAMPLE_ROWS=0",
+) -> str:
+    """Returns the report as Markdown of at most `max_characters` characters.
+
+    Args:
+        report: The data diff.
+        max_characters: The size budget.
+        deployment_url: The Dagster+ branch deployment to link, if known.
+        sample_switch: How to switch the row samples off (named under each sample).
+    """
+    head = _head(report, deployment_url)
+    overview = _overview(report)
+    footer = _footer(report)
+    budget = max_characters - len(head) - len(footer)
+    overview_text = _fit_lines(overview, budget // 2, "models")
+    budget -= len(overview_text)
+    sections: list[str] = []
+    left_out: list[ModelDiff] = []
+    for model in report.models:
+        section = _section(model, report.environment, sample_switch)
+        if not left_out and len(section) <= budget - 300:
+            sections.append(section)
+            budget -= len(section)
+        else:
+            left_out.append(model)
+    if left_out:
+        sections.append(_left_out_line(left_out, budget))
+    return head + overview_text + "".join(sections) + footer
+
+
+def _left_out_line(models: Sequence[ModelDiff], budget: int) -> str:
+    """Names the models without a section, as many as fit, and counts the others."""
+    line = (
+        f"\n_{len(models)} smaller change(s) are in the table above only, to stay under GitHub's "
+        "comment size limit:"
+    )
+    for index, model in enumerate(models):
+        name = f" `{model.name}`" + ("," if index < len(models) - 1 else "")
+        if len(line) + len(name) + 40 > budget:
+            return line + f" and {len(models) - index} more._\n"
+        line += name
+    return line + "_\n"
+
+
+def _head(report: DataDiffReport, deployment_url: str | None) -> str:
+    lines = [f"## Data diff: `prod` → `{report.environment}`", ""]
+    if deployment_url:
+        lines += [f"Dagster+ branch deployment: {deployment_url}", ""]
+    changed = len(report.models)
+    if changed:
+        lines.append(
+            f"{changed} model(s) change data. SQLMesh's table diff compares each model in `prod` "
+            f"with `{report.environment}` on the model's grain; the change categories and the "
+            "backfill come from the plan the merge will apply to `prod`."
+        )
+    else:
+        lines.append(f"No model changes data in `{report.environment}`.")
+    lines += [f"> {note}" for note in report.notes]
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _overview(report: DataDiffReport) -> list[str]:
+    if not report.models:
+        return []
+    environment = report.environment
+    header = [
+        f"| Model | Change | Rows prod → {environment} | Only in prod | Only in {environment} "
+        "| Changed | Schema | Prod backfill (intervals) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    rows = []
+    for model in report.models:
+        change = model.change + (" ⚠️ destructive" if model.destructive_columns else "")
+        rows.append(
+            f"| `{model.name}` | {change} | {_number(model.prod_rows)} → "
+            f"{_number(model.pull_request_rows)} | {_number(model.rows_only_in_prod)} | "
+            f"{_number(model.rows_only_in_pull_request)} | {_number(model.rows_changed)} | "
+            f"{_schema_summary(model)} | {model.backfill_intervals} |"
+        )
+    return header + rows
+
+
+def _section(model: ModelDiff, environment: str, sample_switch: str) -> str:
+    lines = ["", f"### `{model.name}` ({model.change})", ""]
+    if model.destructive_columns:
+        columns = ", ".join(f"`{name}`" for name in model.destructive_columns)
+        lines.append(
+            f"- ⚠️ **Destructive**: removes or retypes {columns}; queries and dashboards reading "
+            "them from prod break after the merge."
+        )
+    lines.append(
+        f"- Rows: {_number(model.prod_rows)} in prod, "
+        f"{_number(model.pull_request_rows)} in `{environment}`."
+    )
+    if model.rows_compared is not None:
+        grain = ", ".join(f"`{column}`" for column in model.grain)
+        lines.append(
+            f"- Joined on {grain}: {_number(model.rows_only_in_prod)} only in prod, "
+            f"{_number(model.rows_only_in_pull_request)} only in `{environment}`, "
+            f"{_number(model.rows_changed)} of {_number(model.rows_compared)} changed."
+        )
+    if model.differing_columns:
+        columns = ", ".join(f"`{name}` {count:,}" for name, count in model.differing_columns)
+        lines.append(f"- Rows that differ, per column: {columns}.")
+    for change in model.schema_changes:
+        if change.kind == "added":
+            lines.append(f"- Schema: column `{change.name}` added ({change.pull_request_type}).")
+        elif change.kind == "removed":
+            lines.append(f"- Schema: column `{change.name}` removed ({change.prod_type}).")
+        else:
+            lines.append(
+                f"- Schema: column `{change.name}` changes type, {change.prod_type} → "
+                f"{change.pull_request_type}."
+            )
+    lines.append(_backfill_line(model, environment))
+    lines += [f"- {note}" for note in model.notes]
+    samples = _samples(model, environment, sample_switch)
+    return "\n".join(lines + samples) + "\n"
+
+
+def _backfill_line(model: ModelDiff, environment: str) -> str:
+    if model.change == "removed":
+        return "- Prod backfill: none (the model is removed)."
+    if model.backfill_intervals == 0:
+        return (
+            f"- Prod backfill: none; the merge reuses the tables `{environment}` computed "
+            "(or the model has no interval due)."
+        )
+    return f"- Prod backfill: {model.backfill_intervals} interval(s) when the merge is applied."
+
+
+def _samples(model: ModelDiff, environment: str, sample_switch: str) -> list[str]:
+    lines: list[str] = []
+    if model.only_in_prod_keys:
+        lines.append(f"- Only in prod, e.g.: {_keys(model.only_in_prod_keys)}")
+    if model.only_in_pull_request_keys:
+        lines.append(f"- Only in `{environment}`, e.g.: {_keys(model.only_in_pull_request_keys)}")
+    if model.changed_sample is not None:
+        lines += [
+            "",
+            f"<details><summary>Sample of changed rows ({len(model.changed_sample.rows)})"
+            "</summary>",
+            "",
+            *_table(model.changed_sample),
+            "",
+            f"Switch samples off for sensitive data with `{sample_switch}`.",
+            "</details>",
+        ]
+    return lines
+
+
+def _footer(report: DataDiffReport) -> str:
+    if not report.unchanged_data:
+        return ""
+    names = ", ".join(f"`{name}` ({change})" for name, change in report.unchanged_data)
+    return f"\nAlso changed, without changing data: {names}.\n"
+
+
+def _table(sample: Sample) -> list[str]:
+    lines = [
+        "| " + " | ".join(_escape(header) for header in sample.headers) + " |",
+        "|" + " --- |" * len(sample.headers),
+    ]
+    lines += ["| " + " | ".join(_escape(cell) for cell in row) + " |" for row in sample.rows]
+    return lines
+
+
+def _keys(keys: Iterable[str]) -> str:
+    return ", ".join(f"`{_escape(key).replace('`', '')}`" for key in keys)
+
+
+def _schema_summary(model: ModelDiff) -> str:
+    if not model.schema_changes:
+        return ""
+    counts = {"added": 0, "removed": 0, "retyped": 0}
+    for change in model.schema_changes:
+        counts[change.kind] += 1
+    parts = [f"{count} {kind}" for kind, count in counts.items() if count]
+    return ", ".join(parts)
+
+
+def _fit_lines(lines: Sequence[str], budget: int, noun: str) -> str:
+    """The lines that fit in `budget` characters, and a line counting the rest."""
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        if used + len(line) + 1 > budget - 80:
+            kept.append(f"\n_…and {len(lines) - index} more {noun}._")
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(kept) + ("\n" if kept else "")
+
+
+def _number(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
