@@ -5,6 +5,11 @@
 # shellcheck source=scripts/ci/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+# The manifest as prepared for the deploy, never refreshed here: the gateway it was prepared for,
+# and a missing or stale manifest is an error.
+select_gateway
+export SQLMESH_MANIFEST_REFRESH=never
+
 selection="${1:-${MATERIALIZE_SELECTION:-*}}"
 uv run --frozen dg list defs --json --assets "${selection}" |
     uv run --frozen python -c '
