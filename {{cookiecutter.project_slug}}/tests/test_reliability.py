@@ -117,6 +117,23 @@ def test_a_credential_in_a_failed_connection_never_reaches_the_dagster_events(
     assert secret not in event_text
 
 
+def test_a_branch_deployment_pointed_at_prod_fails_before_touching_it(
+    applied_sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "1")
+    monkeypatch.setenv("DAGSTER_CLOUD_PULL_REQUEST_ID", "42")
+    monkeypatch.setenv("SQLMESH_ENVIRONMENT", "prod")
+
+    result = applied_sample.materialize()
+
+    assert not result.success
+    assert materialized_keys(result) == set()
+    message = step_failure_message(result)
+    assert "BranchDeploymentEnvironmentError" in message
+    assert "only use SQLMesh environment `pr_42`, not `prod`" in message
+    assert set(applied_sample.intervals().values()) == {0}, "prod was computed"
+
+
 def test_nothing_is_reported_materialized_that_sqlmesh_did_not_record(
     applied_sample: SampleProject,
 ) -> None:

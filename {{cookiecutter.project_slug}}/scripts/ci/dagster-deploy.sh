@@ -28,6 +28,11 @@ deployment="${DAGSTER_CLOUD_DEPLOYMENT:-prod}"
 deployment_type=full
 if [[ -n "${GITHUB_PR_NUMBER:-}" ]]; then
     deployment_type=branch
+elif [[ "${GITHUB_EVENT_NAME:-}" == pull_request* ]]; then
+    # A guard against mistakes only: pull request code can edit this script, so what actually keeps
+    # it off the full deployment is its Dagster+ token (limited to branch deployments).
+    echo "A pull request may only create a branch deployment: set GITHUB_PR_NUMBER (the workflow's branch-deployment job does)." >&2
+    exit 1
 fi
 commit="${DEPLOY_COMMIT_SHA:-${GITHUB_SHA:-$(git rev-parse HEAD)}}"
 start_options=(--deployment "${deployment}" --deployment-type "${deployment_type}" --yes
