@@ -111,6 +111,27 @@ def _in_a_git_copy(project_copy: Project, command: str) -> None:
     project_copy.run(command)
 
 
+def _data_diff_in_a_copy(project_copy: Project, command: str) -> None:
+    """The README's diff of `dev` against `prod`, on a copy with prod applied and a mart changed.
+
+    Runs the command's whole block (apply `dev`, then diff), so both commands are recorded.
+    """
+    project = project_copy
+    project.run(
+        f"uv run sqlmesh -p src/{project.package_name}/sqlmesh_project plan prod"
+        " --auto-apply --no-prompts"
+    )
+    customers = project.sqlmesh_project / "models" / "marts" / "customers.sql"
+    text = customers.read_text()
+    assert "order_history.order_count >= 4" in text
+    customers.write_text(text.replace("order_count >= 4", "order_count >= 3"))
+    block = next(b for b in readme.bash_blocks(project.path / "README.md") if command in b)
+    outputs = [project.run(line).stdout for line in block]
+    assert "## Data diff: `prod` → `dev`" in outputs[-1], outputs[-1]
+    assert "### `marts.customers` (breaking)" in outputs[-1], outputs[-1]
+    assert "Rows that differ, per column: `customer_segment`" in outputs[-1], outputs[-1]
+
+
 # The generated README's commands in README order ("<pkg>" stands for the package), with how to run
 # each; `_run` runs it in the installed default project.
 GENERATED = {
@@ -124,7 +145,14 @@ GENERATED = {
     "uv run dg dev": _serve_until_ready,
     "uv run tox -e lint,sqlmesh": _run,
     "uv run pre-commit run --all-files": _in_a_git_copy,
+    (
+        "uv run sqlmesh -p src/<pkg>/sqlmesh_project plan dev --auto-apply --no-prompts"
+        " --include-unmodified"
+    ): _data_diff_in_a_copy,
+    "uv run sqlmesh-dagster pr-diff dev": _data_diff_in_a_copy,
 }
+# Runners that work on a fresh copy of the project instead of the installed one.
+ON_A_COPY = (_in_a_git_copy, _data_diff_in_a_copy)
 
 
 @pytest.mark.slow
@@ -143,7 +171,7 @@ def test_generated_readme_command(
         if not readme.was_run(earlier):
             installed.run(earlier)
     runner = GENERATED[pattern]
-    if runner is _in_a_git_copy:
+    if runner in ON_A_COPY:
         runner(request.getfixturevalue("project_copy"), command)
     else:
         runner(installed, command)
