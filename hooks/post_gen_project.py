@@ -14,9 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 # Files only a Dagster+ Hybrid deployment uses: the Docker image and its build context filter.
-HYBRID_ONLY = ("Dockerfile", ".dockerignore", "deploy/hybrid*")
-# Files only a Dagster+ Serverless deployment uses (PEX deploys need no extra files today).
-SERVERLESS_ONLY = ("deploy/serverless*",)
+HYBRID_ONLY = ("Dockerfile", ".dockerignore")
 
 
 def remove_paths(project_dir: Path, patterns: Iterable[str]) -> list[Path]:
@@ -33,20 +31,12 @@ def remove_paths(project_dir: Path, patterns: Iterable[str]) -> list[Path]:
             else:
                 path.unlink()
             removed.append(path)
-    for folder in {project_dir / Path(p).parent for p in patterns if Path(p).parent != Path(".")}:
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()  # e.g. deploy/ once its only hybrid files are gone
     return removed
 
 
 def remove_hybrid_files(project_dir: Path) -> list[Path]:
     """Remove the Docker image files a Serverless deployment does not build."""
     return remove_paths(project_dir, HYBRID_ONLY)
-
-
-def remove_serverless_files(project_dir: Path) -> list[Path]:
-    """Remove the files only a Serverless deployment reads."""
-    return remove_paths(project_dir, SERVERLESS_ONLY)
 
 
 def next_steps(project_slug: str, package_name: str) -> str:
@@ -69,8 +59,6 @@ def main(context: Mapping[str, str], project_dir: Path) -> int:
     """Apply the option decisions to project_dir and print the next steps."""
     if context["dagster_plus_deployment"] == "serverless":
         remove_hybrid_files(project_dir)
-    if context["dagster_plus_deployment"] == "hybrid":
-        remove_serverless_files(project_dir)
     print(next_steps(context["project_slug"], context["package_name"]))
     return 0
 

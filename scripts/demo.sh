@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Demo: render the template with its defaults and run the generated project's quickstart end to end
 # (install, apply the SQLMesh models to a local DuckDB file, materialize every asset with Dagster).
-# Needs only Python 3.11+ and git; installs uv with pip when it is missing.
+# Needs only uv, or Python 3.11+ with pip (it installs uv with pip when missing, see uv.sh), and git.
 #   bash scripts/demo.sh [OUTPUT_DIR]       (default: a new temporary folder)
 # The quickstart is read from the generated README's first ```bash block, so the demo runs exactly
 # what the README tells a user to run.
@@ -11,27 +11,37 @@ template_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 output_dir="${1:-$(mktemp -d "${TMPDIR:-/tmp}/sqlmesh-dagster-demo.XXXXXX")}"
 mkdir -p "$output_dir"
 
-if ! command -v uv >/dev/null 2>&1; then
-    python3 -m pip install --quiet uv
-    # pip may put the uv script in a folder that is not on PATH; `python3 -m uv` always works.
-    uv() { python3 -m uv "$@"; }
-fi
+# shellcheck source=scripts/uv.sh
+source "$template_dir/scripts/uv.sh"
+find_uv
+# The quickstart's `uv` commands run this uv, whatever the project's Python is.
+uv() { "$uv_bin" "$@"; }
 
 uv tool run --from "cookiecutter==2.7.1" cookiecutter --no-input "$template_dir" --output-dir "$output_dir"
 project_dir="$(find "$output_dir" -mindepth 1 -maxdepth 1 -type d | head -n 1)"
 cd "$project_dir"
 
-quickstart="$(python3 - <<'PY'
-import re, pathlib
-text = pathlib.Path("README.md").read_text(encoding="utf-8")
-block = re.search(r"^```bash\n(.*?)^```", text, re.MULTILINE | re.DOTALL).group(1)
-print("\n".join(l for l in block.splitlines() if l.strip() and not l.lstrip().startswith("#")))
-PY
-)"
+# The project's Python (.python-version): uv finds it as `uv sync` will, or the demo stops here.
+python_version="$(cat .python-version)"
+if ! uv python find "$python_version" >/dev/null 2>&1; then
+    echo "Python $python_version (the project's .python-version) is not installed: install it with" \
+        "\`uv python install $python_version\` or \`pyenv install $python_version\`, then run this again." >&2
+    exit 1
+fi
+
+# The commands of the README's first ```bash block, without comments and blank lines.
+quickstart="$(awk '/^```bash$/ { inside = 1; next } /^```/ && inside { exit } inside' README.md \
+    | grep -v -E '^[[:space:]]*(#|$)')"
 
 while IFS= read -r command <&3; do
     printf '$ %s\n' "$command"
     eval "$command" </dev/null
 done 3<<<"$quickstart"
 
-printf '\nDemo project: %s\nOpen the Dagster UI with: cd %s && uv run dg dev\n' "$project_dir" "$project_dir"
+# `uv` in the message is the uv on PATH, unless that one does not work in the project (a pyenv shim).
+uv_command="uv"
+if ! command uv --version >/dev/null 2>&1; then
+    uv_command="$uv_bin"
+fi
+printf '\nDemo project: %s\nOpen the Dagster UI with: cd %s && %s run dg dev\n' \
+    "$project_dir" "$project_dir" "$uv_command"

@@ -20,14 +20,14 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import readme
-from projects import Project, copy_project, find_python, project_env
+from projects import Project, copy_project, project_env, require_python
 from rendering import DEFAULT, TEMPLATE_DIR, Combination, render
 
 # Tests that share one worker (xdist scopes), by node id: a module, or a module's test function.
@@ -113,6 +113,16 @@ def _exclusive(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """README commands a test phase ran count only when that phase passed (see readme.py)."""
+    report = yield
+    readme.settle(report.passed)
+    return report
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _readme_record(tmp_path_factory: pytest.TempPathFactory) -> None:
     """README commands run by any worker count for all (see readme.py)."""
@@ -164,8 +174,8 @@ def _demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def _run_demo(output: Path, sources: Path) -> dict[str, str]:
     if shutil.which("uv") is None:
-        pytest.fail("uv is not on PATH; install it with `python3 -m pip install uv`")
-    find_python(DEFAULT.python_version)
+        pytest.fail("uv is not on PATH: run the tests with the README's `bash scripts/test.sh`")
+    require_python(DEFAULT.python_version)
     output.mkdir()
     result = subprocess.run(
         [*shlex.split(readme.DEMO_COMMAND), str(output)],
@@ -183,13 +193,18 @@ def _run_demo(output: Path, sources: Path) -> dict[str, str]:
     readme.record(readme.DEMO_COMMAND)
     for command in ran:
         readme.record(command)
+    # Checked above, and the other workers use the demo as soon as the lock is released, before
+    # this test phase ends: they count now.
+    readme.settle(passed=True)
     shutil.copytree(path, sources / path.name, ignore=shutil.ignore_patterns(*_NOT_SOURCES))
     return {"path": str(path), "sources": str(sources / path.name)}
 
 
 def _project_at(path: Path) -> Project:
     package_name = path.name.replace("-", "_")
-    return Project(path=path, package_name=package_name, python=find_python(DEFAULT.python_version))
+    return Project(
+        path=path, package_name=package_name, python=require_python(DEFAULT.python_version)
+    )
 
 
 @pytest.fixture(scope="session")

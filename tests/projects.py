@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,9 @@ _STRIPPED_ENV = (
     "PYTHONPATH",
     "CONDA_PREFIX",
 )
-# This suite's own pytest and xdist variables: a project's own pytest run must not see them.
-_STRIPPED_PREFIXES = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST")
+# This suite's own pytest, xdist and tox variables: a project's own pytest or tox must not see them
+# (tox reads TOX_WORK_DIR: a project's tox would build its environments in this suite's .tox).
+_STRIPPED_PREFIXES = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST", "TOX_")
 
 
 class CommandFailed(AssertionError):
@@ -42,17 +44,39 @@ def project_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def find_python(version: str) -> str:
-    """The interpreter uv finds for `version` (pyenv's, or uv's own); fails the test if none."""
-    found = subprocess.run(
-        ["uv", "python", "find", version], capture_output=True, text=True, env=project_env()
+def python_missing(version: str) -> str:
+    """The sentence that names a missing Python and how to get it."""
+    return (
+        f"Python {version} is not installed: install it with `uv python install {version}` or "
+        f"`pyenv install {version}` to test the projects that pin it."
     )
-    if found.returncode != 0:
-        pytest.fail(
-            f"uv finds no Python {version}: {found.stderr.strip()} "
-            "(with pyenv, export PYENV_VERSION=3.11.7:3.12.1:3.13.0 as .ci/run does)"
+
+
+def find_python(version: str) -> str | None:
+    """The interpreter a project pinned to Python `version` gets, or None when there is none.
+
+    Found the way the project's own `uv sync` finds it: uv's own installs, then `python3.X` on
+    PATH, asked from a folder whose `.python-version` names the version, so pyenv's shims (which
+    read that file) answer for an installed version that is not active. No PYENV_VERSION needed.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, ".python-version").write_text(f"{version}\n", encoding="utf-8")
+        found = subprocess.run(
+            ["uv", "python", "find", version],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            env=project_env(),
         )
-    return found.stdout.strip()
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def require_python(version: str) -> str:
+    """The interpreter for Python `version` (see find_python); fails the test when there is none."""
+    python = find_python(version)
+    if python is None:
+        pytest.fail(python_missing(version))
+    return python
 
 
 @dataclass(frozen=True)

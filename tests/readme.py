@@ -5,6 +5,10 @@ test runs it; snippets not meant to be run as-is go in ```text blocks. A test th
 command records it here (the `installed_project.run` helper does so), and test_readme_commands.py
 runs whatever no other test ran, so every command is covered once per test run (on any xdist
 worker: conftest points RECORD_FILE at a file they share).
+
+A command counts as covered only when the test that ran it passed: `record` keeps it pending, and
+conftest's report hook calls `settle` after each phase of a test (a fixture's commands count when
+the setup passed, a test's when its call passed); a failed or skipped phase drops them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ BASH_BLOCK_RE = re.compile(r"^```bash\n(.*?)^```", re.MULTILINE | re.DOTALL)
 # worker of the test run shares, so a command run on one worker counts on all.
 RECORD_FILE: Path | None = None
 _EXECUTED: list[str] = []  # without a RECORD_FILE (this module used on its own)
+_PENDING: list[str] = []  # run by the running test phase; they count once it passed (settle)
 
 # The template README's demo command (run once per test run by the `installed_project` fixture).
 DEMO_COMMAND = "bash scripts/demo.sh"
@@ -48,18 +53,30 @@ def commands(readme: Path) -> list[str]:
 
 
 def record(command: str) -> None:
-    """Note that a test ran `command` successfully."""
+    """Note that the running test ran `command` successfully; it counts once the test passes."""
+    _PENDING.append(normalize(command))
+
+
+def settle(passed: bool) -> None:
+    """End of a test phase: the commands it ran count if it passed, and are dropped otherwise."""
+    pending = [command.replace("\n", " ") for command in _PENDING]
+    _PENDING.clear()
+    if not passed or not pending:
+        return
     if RECORD_FILE is None:
-        _EXECUTED.append(normalize(command))
+        _EXECUTED.extend(pending)
         return
     with RECORD_FILE.open("a", encoding="utf-8") as record_file:  # one short append: atomic
-        record_file.write(normalize(command).replace("\n", " ") + "\n")
+        record_file.write("".join(f"{command}\n" for command in pending))
 
 
 def was_run(command: str) -> bool:
-    """Whether some test in this test run (on any worker) already ran `command`."""
+    """Whether a passed test of this run (on any worker), or the running test, ran `command`."""
+    command = normalize(command)
+    if command in _PENDING:
+        return True
     if RECORD_FILE is None:
-        return normalize(command) in _EXECUTED
+        return command in _EXECUTED
     if not RECORD_FILE.exists():
         return False
-    return normalize(command) in RECORD_FILE.read_text(encoding="utf-8").splitlines()
+    return command in RECORD_FILE.read_text(encoding="utf-8").splitlines()

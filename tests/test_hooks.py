@@ -229,15 +229,13 @@ def test_created_parents_never_leave_the_output_folder(tmp_path: Path) -> None:
     assert pre_gen.created_parents(output, "./x") == []
 
 
-def test_remove_hybrid_files_removes_docker_files_and_empty_deploy_folder(tmp_path: Path) -> None:
-    for name in ("Dockerfile", ".dockerignore", "deploy/hybrid.yaml", "README.md"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+def test_remove_hybrid_files_removes_the_docker_files(tmp_path: Path) -> None:
+    for name in ("Dockerfile", ".dockerignore", "README.md"):
         (tmp_path / name).write_text("x")
     removed = post_gen.remove_hybrid_files(tmp_path)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in removed) == [
         ".dockerignore",
         "Dockerfile",
-        "deploy/hybrid.yaml",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
 

@@ -8,20 +8,23 @@ here, which runs the quickstart block) already ran them through `installed_proje
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import readme
 from projects import Project, project_env
-from rendering import TEMPLATE_DIR, render
+from rendering import DEFAULT, TEMPLATE_DIR, render
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
-TEST_COMMAND = "python3 -m pip install uv && uvx --with tox-uv tox"
+TEST_COMMAND = "bash scripts/test.sh"
 
 
 def _generated_readme_commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
@@ -33,8 +36,14 @@ def test_template_readme_has_exactly_the_two_setup_commands() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    """.ci/run ends with the README's test command verbatim, and the workflow runs .ci/run."""
+    """.ci/run ends with the README's test command verbatim, and the workflow runs .ci/run.
+
+    Besides starting the test Postgres, .ci/run does nothing the README does not tell a user to do:
+    in particular it selects no Python (no PYENV_VERSION, no UV_PYTHON).
+    """
     script = (TEMPLATE_DIR / ".ci" / "run").read_text()
+    for setting in ("PYENV_VERSION", "UV_PYTHON", "export "):
+        assert setting not in script, f".ci/run sets {setting.strip()}, which the README never says"
     last_command = [
         line.strip()
         for line in script.splitlines()
@@ -62,6 +71,54 @@ def test_demo_command(installed_project: Project) -> None:
     """
     assert readme.was_run(readme.DEMO_COMMAND)
     assert all(readme.was_run(command) for command in installed_project.readme_commands()[:3])
+
+
+def _uv_managed_copy_of_this_python(folder: Path) -> None:
+    """Lays out the tests' own Python in `folder` as uv lays out the Pythons it installs."""
+    base = Path(sys.base_prefix)
+    interpreter = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    listed = subprocess.run(
+        ["uv", "python", "list", str(interpreter), "--only-installed", "--output-format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=project_env(),
+    )
+    key = json.loads(listed.stdout)[0]["key"]  # e.g. cpython-3.11.7-linux-x86_64-gnu
+    (folder / key).mkdir(parents=True)
+    for part in ("bin", "lib", "include"):
+        if (base / part).exists():
+            (folder / key / part).symlink_to(base / part)
+
+
+def test_demo_names_a_missing_python(tmp_path: Path) -> None:
+    """Where the project's Python is missing, the demo says which one and how to get it, and stops.
+
+    The machine is one where uv finds only its own installs, and those hold just the tests' Python.
+    """
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == DEFAULT.python_version:
+        pytest.skip(f"the tests run on Python {DEFAULT.python_version}, the demo project's own")
+    _uv_managed_copy_of_this_python(tmp_path / "pythons")
+    env = {
+        "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
+        "UV_PYTHON_PREFERENCE": "only-managed",
+    }
+    result = subprocess.run(
+        [*readme.DEMO_COMMAND.split(), str(tmp_path / "demo")],
+        cwd=TEMPLATE_DIR,
+        env=project_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Python {DEFAULT.python_version} (the project's .python-version) is not installed: "
+        f"install it with `uv python install {DEFAULT.python_version}` or "
+        f"`pyenv install {DEFAULT.python_version}`, then run this again."
+    )
+    assert "$ uv sync" not in result.stdout  # nothing of the quickstart ran
 
 
 def _run(project: Project, command: str) -> None:
@@ -176,3 +233,17 @@ def test_generated_readme_command(
     else:
         runner(installed, command)
     assert readme.was_run(command)
+
+
+def test_a_command_counts_only_once_its_test_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`record` keeps a command pending; a failed phase drops it, a passed one makes it count."""
+    monkeypatch.setattr(readme, "RECORD_FILE", None)
+    monkeypatch.setattr(readme, "_EXECUTED", [])
+    monkeypatch.setattr(readme, "_PENDING", [])
+    readme.record("uv  run   something")
+    assert readme.was_run("uv run something")  # the running test sees what it ran
+    readme.settle(passed=False)
+    assert not readme.was_run("uv run something")
+    readme.record("uv run something")
+    readme.settle(passed=True)
+    assert readme.was_run("uv run something")

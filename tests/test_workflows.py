@@ -76,11 +76,23 @@ def workflow_file(request: pytest.FixtureRequest, default_project: Path) -> Path
 def test_actionlint(variant: Path) -> None:
     files = sorted(str(p) for p in (variant / ".github" / "workflows").glob("*.yml"))
     assert files, "no workflows rendered"
-    command = [tool("actionlint"), "-no-color"]
-    # actionlint checks `run:` scripts with shellcheck when it finds it; make that explicit.
-    command += ["-shellcheck", shutil.which("shellcheck") or ""]
+    # actionlint checks `run:` scripts with shellcheck only when it finds it: require it.
+    command = [tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck")]
     result = run([*command, *files], cwd=variant)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_runs_shellcheck_on_run_steps(tmp_path: Path) -> None:
+    """The lint above would miss script errors if actionlint ran without shellcheck."""
+    workflow = tmp_path / ".github" / "workflows" / "bad.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        "on: push\npermissions: {}\njobs:\n  bad:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - run: echo $1\n"
+    )
+    command = [tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), str(workflow)]
+    result = run(command, cwd=tmp_path)
+    assert result.returncode != 0 and "SC2086" in result.stdout, result.stdout + result.stderr
 
 
 def test_zizmor(variant: Path) -> None:
