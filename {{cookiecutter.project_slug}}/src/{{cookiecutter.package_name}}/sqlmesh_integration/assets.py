@@ -60,6 +60,9 @@ def sqlmesh_assets(
             can_subset=True,
             pool=pool,
             op_tags=op_tags,
+            # Checks of external tables' audits sit on the external assets, outside the
+            # multi-asset, so SQLMesh runs them in the same run (as dagster-dbt does for sources).
+            allow_arbitrary_check_specs=True,
         )(function)
 
     return decorator
@@ -73,6 +76,7 @@ def sqlmesh_definitions(
     resource: SQLMeshResource | None = None,
     name: str = "sqlmesh_models",
     pool: str | None = DEFAULT_POOL,
+    resource_key: str = "sqlmesh",
 ) -> dg.Definitions:
     """Everything a code location needs for a SQLMesh project, in one call.
 
@@ -87,6 +91,8 @@ def sqlmesh_definitions(
         resource: The resource runs use; one for `project` with defaults when None.
         name: The op's name.
         pool: The Dagster concurrency pool of the step.
+        resource_key: The resource's key; give each project its own when merging the definitions
+            of several SQLMesh projects (see docs/integration.md).
     """
     manifest = manifest or load_manifest(project)
     specs = project_specs(project, manifest=manifest, translator=translator)
@@ -96,21 +102,26 @@ def sqlmesh_definitions(
         check_specs=specs.checks,
         can_subset=True,
         pool=pool,
-        required_resource_keys={"sqlmesh"},
-    )(_run_selected_models)
+        required_resource_keys={resource_key},
+        allow_arbitrary_check_specs=True,  # checks on external assets: see sqlmesh_assets
+    )(_run_selected_models(resource_key))
+    crons = [model.cron for model in manifest.models if not model.is_embedded]
+    schedule_name = "sqlmesh_due_models" if name == "sqlmesh_models" else f"{name}_due_models"
     return dg.Definitions(
-        assets=[assets, *specs.external_assets],
-        schedules=[sqlmesh_schedule(assets, [model.cron for model in manifest.models])]
-        if manifest.models
-        else [],
-        resources={"sqlmesh": resource or SQLMeshResource.for_project(project)},
+        assets=[assets, *specs.external_assets, *specs.inlined_assets],
+        schedules=[sqlmesh_schedule(assets, crons, name=schedule_name)] if specs.assets else [],
+        resources={resource_key: resource or SQLMeshResource.for_project(project)},
     )
 
 
-def _run_selected_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
-    """Runs `sqlmesh run` for the selected models (the default body of the multi-asset)."""
-    resource: SQLMeshResource = context.resources.sqlmesh
-    yield from resource.run(context)
+def _run_selected_models(resource_key: str) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
+    """The default body of the multi-asset: `sqlmesh run` for the selected models."""
+
+    def run_selected_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        resource: SQLMeshResource = getattr(context.resources, resource_key)
+        yield from resource.run(context)
+
+    return run_selected_models
 
 
 def project_specs(
