@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/test_readme_commands.py::test_generated_readme_command",
     ),
     "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
+    "kitchen_sink": ("tests/test_kitchen_sink.py",),  # the second test reads the first's data
 }
 # Never in the shared sources: what installing and running the project made.
 _NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__")

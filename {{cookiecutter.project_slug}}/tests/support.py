@@ -75,6 +75,19 @@ class SampleProject:
                 instance=instance, asset_selection=keys, raise_on_error=False
             )
 
+    def run_checks(self) -> dg.ExecuteInProcessResult:
+        """Executes every asset check alone (a job selecting only checks, like the UI's Execute)."""
+        definitions = dg.Definitions.merge(
+            sqlmesh_definitions(self.project, manifest=load_manifest(self.project)),
+            dg.Definitions(
+                jobs=[dg.define_asset_job("checks", selection=dg.AssetSelection.all_asset_checks())]
+            ),
+        )
+        with dg.instance_for_test() as instance:
+            return definitions.resolve_job_def("checks").execute_in_process(
+                instance=instance, raise_on_error=False
+            )
+
     def query(self, sql: str) -> list[tuple[object, ...]]:
         """Runs a read-only query on the project's DuckDB file."""
         with duckdb.connect(str(self.root / "local.duckdb"), read_only=True) as connection:

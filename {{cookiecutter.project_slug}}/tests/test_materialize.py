@@ -7,10 +7,21 @@ data), so each test sees exactly what the Dagster run made SQLMesh do.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import dagster as dg
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import SQLMeshModel
+from {{ cookiecutter.package_name }}.sqlmesh_integration import (
+    SQLMeshProject,
+    SQLMeshTranslator,
+    sqlmesh_definitions,
+)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+    SQLMeshExternalTable,
+    SQLMeshModel,
+)
 
 from .support import (
     SampleProject,
@@ -57,6 +68,45 @@ def test_full_run_materializes_every_model_and_fills_every_interval(
     materialization = result.asset_materializations_for_node("sqlmesh_models")[0]
     assert "sqlmesh/physical_table" in materialization.metadata
     assert "sqlmesh/intervals" in materialization.metadata
+
+
+def test_interval_count_counts_intervals_not_batches(applied_sample: SampleProject) -> None:
+    sample = applied_sample
+
+    result = sample.materialize(["marts/orders"])
+
+    assert result.success
+    metadata = result.asset_materializations_for_node("sqlmesh_models")[0].metadata
+    days = sample.intervals()["marts.orders"]
+    assert days > 1
+    assert metadata["sqlmesh/interval_count"].value == days
+    assert metadata["sqlmesh/batch_count"].value == 1
+
+
+def test_checks_alone_audit_the_filled_intervals_without_running(
+    applied_sample: SampleProject,
+) -> None:
+    sample = applied_sample
+    assert sample.materialize().success
+    before = sample.intervals()
+    sample.execute("INSERT INTO raw.exchange_rates SELECT * FROM raw.exchange_rates")
+
+    result = sample.run_checks()
+
+    assert not result.success  # a failed blocking check fails its step, as in any Dagster run
+    assert materialized_keys(result) == set()
+    assert sample.intervals() == before
+    checks = check_results(result)
+    every_check = sqlmesh_definitions(sample.project).resolve_asset_graph().asset_check_keys
+    assert set(checks) == {(key.asset_key.to_user_string(), key.name) for key in every_check}
+    assert all(
+        evaluation.passed
+        for (key, _), evaluation in checks.items()
+        if key != "staging/stg_exchange_rates"
+    )
+    unique = checks[("staging/stg_exchange_rates", "unique_combination_of_columns")]
+    assert not unique.passed  # the audit read today's data, without rebuilding anything
+    assert unique.severity.value == "ERROR"
 
 
 def test_subset_runs_only_the_selected_models(applied_sample: SampleProject) -> None:
@@ -247,3 +297,55 @@ def dg_key(text: str):  # type: ignore[no-untyped-def]
     import dagster as dg
 
     return dg.AssetKey.from_user_string(text)
+
+
+class _Prefixed(SQLMeshTranslator):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
+        return super().get_asset_key(model).with_prefix(self.prefix)
+
+    def get_external_asset_key(self, table: SQLMeshExternalTable) -> dg.AssetKey:
+        return super().get_external_asset_key(table).with_prefix(self.prefix)
+
+
+def test_two_projects_in_one_repository(applied_sample: SampleProject, tmp_path: Path) -> None:
+    """Two SQLMesh projects, each with its own definitions, merged into one code location."""
+    finance = applied_sample
+    marketing_root = tmp_path / "marketing"
+    shutil.copytree(finance.root, marketing_root)
+    marketing = SampleProject(
+        root=marketing_root,
+        project=SQLMeshProject(
+            marketing_root / "sqlmesh_project", gateway="local", working_dir=marketing_root
+        ),
+    )
+    samples = {"finance": finance, "marketing": marketing}
+    definitions = dg.Definitions.merge(
+        *(
+            sqlmesh_definitions(
+                sample.project,
+                translator=_Prefixed(name),
+                name=f"{name}_models",
+                resource_key=f"sqlmesh_{name}",
+            )
+            for name, sample in samples.items()
+        )
+    )
+
+    with dg.instance_for_test() as instance:
+        result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+
+    assert result.success
+    materialized = {
+        event.asset_key.to_user_string()
+        for event in result.get_asset_materialization_events()
+        if event.asset_key
+    }
+    assert materialized == {f"{name}/{key}" for name in samples for key in ALL_MODELS}
+    for sample in samples.values():
+        assert sample.missing_intervals() == {}

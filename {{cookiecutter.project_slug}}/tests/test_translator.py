@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     SQLMeshColumn,
     SQLMeshExternalTable,
     SQLMeshModel,
+    SQLMeshStandaloneAudit,
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs, check_names
 from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import (
@@ -40,8 +41,13 @@ def model(table: str = "orders", schema: str = "marts", **fields: object) -> SQL
     return SQLMeshModel(**defaults)  # type: ignore[arg-type]
 
 
-def manifest(*models: SQLMeshModel, externals: tuple[SQLMeshExternalTable, ...] = ()) -> Manifest:
+def manifest(
+    *models: SQLMeshModel,
+    externals: tuple[SQLMeshExternalTable, ...] = (),
+    standalone_audits: tuple[SQLMeshStandaloneAudit, ...] = (),
+) -> Manifest:
     return Manifest(
+        standalone_audits=standalone_audits,
         project_fingerprint="x",
         gateway="local",
         engine="duckdb",
@@ -169,6 +175,51 @@ def test_specs_deps_checks_and_external_tables() -> None:
         .get(dg.AssetKey(["raw", "exchange_rates"]))
         .is_materializable
     )
+
+
+def test_embedded_models_are_shown_but_never_materializable() -> None:
+    tiers = model("tiers", "staging", kind="EMBEDDED")
+    summary = model("summary", depends_on=(tiers.name,))
+    specs = build_specs(manifest(tiers, summary), SQLMeshTranslator(), PROJECT_DIR)
+
+    assert [spec.key for spec in specs.assets] == [dg.AssetKey(["marts", "summary"])]
+    assert [spec.key for spec in specs.inlined_assets] == [dg.AssetKey(["staging", "tiers"])]
+    inlined = specs.inlined_assets[0]
+    assert inlined.metadata["sqlmesh/inlined_into"] == "marts.summary"
+    assert "dagster/table_name" not in inlined.metadata
+    assert [dep.asset_key for dep in specs.assets[0].deps] == [dg.AssetKey(["staging", "tiers"])]
+    graph = dg.Definitions(assets=specs.inlined_assets).resolve_asset_graph()
+    assert not graph.get(dg.AssetKey(["staging", "tiers"])).is_materializable
+
+
+def test_external_audits_and_standalone_audits_become_checks() -> None:
+    rates = SQLMeshExternalTable(
+        name='"db"."raw"."rates"',
+        catalog="db",
+        schema="raw",
+        table="rates",
+        audits=(SQLMeshAudit("not_null", blocking=True),),
+    )
+    orders = model("orders", depends_on=(rates.name,))
+    customers = model("customers", depends_on=(orders.name,))
+    both = SQLMeshStandaloneAudit(
+        name="orders_have_customers",
+        blocking=False,
+        depends_on=(customers.name, orders.name),
+    )
+    specs = build_specs(
+        manifest(orders, customers, externals=(rates,), standalone_audits=(both,)),
+        SQLMeshTranslator(),
+        PROJECT_DIR,
+    )
+
+    checks = {(check.asset_key.to_user_string(), check.name): check for check in specs.checks}
+    assert set(checks) == {("raw/rates", "not_null"), ("marts/customers", "orders_have_customers")}
+    standalone = checks[("marts/customers", "orders_have_customers")]
+    assert not standalone.blocking
+    assert [dep.asset_key for dep in standalone.additional_deps] == [
+        dg.AssetKey(["marts", "orders"])
+    ]
 
 
 def test_repeated_audits_get_numbered_check_names() -> None:

@@ -60,6 +60,9 @@ def sqlmesh_assets(
             can_subset=True,
             pool=pool,
             op_tags=op_tags,
+            # Checks of external tables' audits sit on the external assets, outside the
+            # multi-asset, so SQLMesh runs them in the same run (as dagster-dbt does for sources).
+            allow_arbitrary_check_specs=True,
         )(function)
 
     return decorator
@@ -74,6 +77,7 @@ def sqlmesh_definitions(
     name: str = "sqlmesh_models",
     pool: str | None = DEFAULT_POOL,
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
+    resource_key: str = "sqlmesh",
 ) -> dg.Definitions:
     """Everything a code location needs for a SQLMesh project, in one call.
 
@@ -94,6 +98,8 @@ def sqlmesh_definitions(
         pool: The Dagster concurrency pool of the step.
         executor: The executor of this code location's jobs; `dg.in_process_executor` by default.
             None keeps Dagster's default (a subprocess per step), or pass another executor.
+        resource_key: The resource's key; give each project its own when merging the definitions
+            of several SQLMesh projects (see docs/integration.md).
     """
     manifest = manifest or load_manifest(project)
     specs = project_specs(project, manifest=manifest, translator=translator)
@@ -103,20 +109,28 @@ def sqlmesh_definitions(
         check_specs=specs.checks,
         can_subset=True,
         pool=pool,
-        required_resource_keys={"sqlmesh"},
-    )(_run_selected_models)
+        required_resource_keys={resource_key},
+        allow_arbitrary_check_specs=True,  # checks on external assets: see sqlmesh_assets
+    )(_run_selected_models(resource_key))
+    sensor_name = "sqlmesh_due_models" if name == "sqlmesh_models" else f"{name}_due_models"
     return dg.Definitions(
-        assets=[assets, *specs.external_assets],
-        sensors=[sqlmesh_due_sensor(assets)] if manifest.models else [],
-        resources={"sqlmesh": resource or SQLMeshResource.for_project(project)},
+        assets=[assets, *specs.external_assets, *specs.inlined_assets],
+        sensors=[sqlmesh_due_sensor(assets, name=sensor_name, resource_key=resource_key)]
+        if specs.assets
+        else [],
+        resources={resource_key: resource or SQLMeshResource.for_project(project)},
         executor=executor,
     )
 
 
-def _run_selected_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
-    """Runs `sqlmesh run` for the selected models (the default body of the multi-asset)."""
-    resource: SQLMeshResource = context.resources.sqlmesh
-    yield from resource.run(context)
+def _run_selected_models(resource_key: str) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
+    """The default body of the multi-asset: `sqlmesh run` for the selected models."""
+
+    def run_selected_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        resource: SQLMeshResource = getattr(context.resources, resource_key)
+        yield from resource.run(context)
+
+    return run_selected_models
 
 
 def project_specs(

@@ -23,12 +23,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 from sqlmesh.core.console import NoopConsole
+from sqlmesh.core.snapshot.definition import expand_range
 from sqlmesh.utils.errors import NodeAuditsErrors
 
 from .errors import first_line, mask_secrets
+from .manifest import SQLMeshAudit
+from .specs import check_names
 from .targets import CheckTarget, ModelTarget
 
 if t.TYPE_CHECKING:
+    from sqlmesh.core.model.definition import AuditResult
     from sqlmesh.core.snapshot import Snapshot
     from sqlmesh.utils.concurrency import NodeExecutionFailedError
 
@@ -206,6 +210,8 @@ class DagsterEventConsole(NoopConsole):
         return results
 
     def _model_events(self, target: ModelTarget, progress: ModelProgress) -> list[DagsterEvent]:
+        if not target.materialize:
+            return list(self._audit_results(target, progress))  # a node that only audits
         snapshot = progress.snapshot
         intervals = sorted(progress.intervals)
         metadata: dict[str, t.Any] = {
@@ -215,7 +221,8 @@ class DagsterEventConsole(NoopConsole):
             "sqlmesh/intervals": dg.MetadataValue.text(
                 "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in intervals)
             ),
-            "sqlmesh/interval_count": len(intervals),
+            "sqlmesh/interval_count": interval_count(snapshot, intervals),
+            "sqlmesh/batch_count": len(intervals),
             "sqlmesh/interval_end": _iso(intervals[-1][1]),
             "sqlmesh/duration_seconds": round(progress.duration_ms / 1000, 3),
         }
@@ -259,6 +266,45 @@ class DagsterEventConsole(NoopConsole):
                     check.check_name,
                 )
         return results
+
+
+def interval_count(snapshot: Snapshot, batches: t.Sequence[tuple[int, int]]) -> int:
+    """The number of the model's intervals (days, hours, months…) the batches cover.
+
+    A batch holds up to `batch_size` intervals (all of them when unset): a batch of 7 daily
+    intervals counts 7.
+    """
+    unit = getattr(snapshot.node, "interval_unit", None)
+    if unit is None:
+        return len(batches)
+    return sum(len(expand_range(start, end, unit)) - 1 for start, end in batches)
+
+
+def audit_check_results(
+    target: ModelTarget, results: t.Sequence[AuditResult]
+) -> list[dg.AssetCheckResult]:
+    """Check results for the selected checks from SQLMesh's audit results (`Context.audit`).
+
+    Results come in the order of the node's audits; an audit name used twice maps to its checks
+    `<name>_1`, `<name>_2` in that order, as the specs name them.
+    """
+    ran = [result for result in results if not result.skipped]
+    names = check_names(tuple(SQLMeshAudit(result.audit.name, blocking=False) for result in ran))
+    by_check_name = {name: result for (name, _), result in zip(names, ran, strict=True)}
+    check_results = []
+    for check in target.checks:
+        found = by_check_name.get(check.check_name)
+        if found is None:
+            logger.warning(
+                "SQLMesh did not run audit `%s` of %s; it is not reported.",
+                check.audit_name,
+                target.model_name,
+            )
+            continue
+        failed_rows = int(found.count or 0)
+        severity = dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN
+        check_results.append(_check_result(target, check, failed_rows, severity))
+    return check_results
 
 
 def data_version(snapshot_version: str | None, intervals: t.Sequence[tuple[int, int]]) -> str:

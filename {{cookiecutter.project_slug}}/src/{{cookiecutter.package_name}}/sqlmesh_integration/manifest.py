@@ -32,7 +32,7 @@ from .project import SQLMeshProject, is_deployment
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 RefreshMode = Literal["auto", "always", "never"]
 
 
@@ -86,6 +86,11 @@ class SQLMeshModel:
     physical_table: str | None = None
 
     @property
+    def is_embedded(self) -> bool:
+        """EMBEDDED models have no table: SQLMesh inlines their query where they are read."""
+        return self.kind == "EMBEDDED"
+
+    @property
     def view_name(self) -> str:
         """The `schema.table` name users query in the prod environment."""
         return f"{self.schema}.{self.table}"
@@ -107,6 +112,25 @@ class SQLMeshExternalTable:
     table: str
     description: str | None = None
     columns: tuple[SQLMeshColumn, ...] = ()
+    audits: tuple[SQLMeshAudit, ...] = ()
+    snapshot_identifier: str = ""
+
+
+@dataclass(frozen=True)
+class SQLMeshStandaloneAudit:
+    """An audit file with `standalone true`: a node of its own in SQLMesh's graph.
+
+    SQLMesh runs it in `sqlmesh run` on its own cron, after the models it reads. It becomes one
+    Dagster asset check (see `specs.standalone_check_spec` for the asset it is attached to).
+    """
+
+    name: str
+    blocking: bool
+    depends_on: tuple[str, ...] = ()
+    description: str | None = None
+    cron: str = "@daily"
+    file_path: str | None = None
+    snapshot_identifier: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,7 @@ class Manifest:
     sqlmesh_version: str
     models: tuple[SQLMeshModel, ...]
     external_tables: tuple[SQLMeshExternalTable, ...] = ()
+    standalone_audits: tuple[SQLMeshStandaloneAudit, ...] = ()
     format: int = MANIFEST_FORMAT
 
     def model(self, name: str) -> SQLMeshModel:
@@ -153,9 +178,17 @@ class Manifest:
             models=tuple(_model_from_dict(item) for item in data["models"]),
             external_tables=tuple(
                 SQLMeshExternalTable(
-                    **{**item, "columns": tuple(SQLMeshColumn(**c) for c in item["columns"])}
+                    **{
+                        **item,
+                        "columns": tuple(SQLMeshColumn(**c) for c in item["columns"]),
+                        "audits": tuple(SQLMeshAudit(**audit) for audit in item["audits"]),
+                    }
                 )
                 for item in data["external_tables"]
+            ),
+            standalone_audits=tuple(
+                SQLMeshStandaloneAudit(**{**item, "depends_on": tuple(item["depends_on"])})
+                for item in data["standalone_audits"]
             ),
         )
 

@@ -25,6 +25,7 @@ from .manifest import (
     SQLMeshColumn,
     SQLMeshExternalTable,
     SQLMeshModel,
+    SQLMeshStandaloneAudit,
     project_fingerprint,
 )
 from .project import SQLMeshProject
@@ -80,7 +81,10 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
             default_catalog=context.default_catalog,
             sqlmesh_version=package_version("sqlmesh"),
             models=tuple(models),
-            external_tables=tuple(_external_tables(context, {model.name for model in models})),
+            external_tables=tuple(
+                _external_tables(project, context, snapshots, {model.name for model in models})
+            ),
+            standalone_audits=tuple(_standalone_audits(project, context, snapshots)),
         )
     finally:
         context.close()
@@ -99,7 +103,7 @@ def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
                 mask_secrets(str(error)),
             )
     # Same snapshots as `Context.snapshots`, without the state look-up of applied versions.
-    return dict(context._nodes_to_snapshots(dict(context.models)))
+    return dict(context._nodes_to_snapshots({**context.models, **context.standalone_audits}))
 
 
 def _model_entry(
@@ -130,8 +134,32 @@ def _model_entry(
         file_path=_relative_path(project, model),
         snapshot_identifier=snapshot.snapshot_id.identifier,
         snapshot_version=version,
-        physical_table=snapshot.table_name() if snapshot.version else None,
+        physical_table=(
+            snapshot.table_name() if snapshot.version and not model.kind.is_embedded else None
+        ),
     )
+
+
+def _standalone_audits(
+    project: SQLMeshProject, context: Context, snapshots: t.Mapping[str, Snapshot]
+) -> list[SQLMeshStandaloneAudit]:
+    entries = []
+    for name, audit in sorted(context.standalone_audits.items()):
+        if audit.skip:
+            continue  # SQLMesh never runs it
+        snapshot = snapshots.get(name)
+        entries.append(
+            SQLMeshStandaloneAudit(
+                name=name,
+                blocking=bool(audit.blocking),
+                depends_on=tuple(sorted(audit.depends_on or ())),
+                description=audit.description,
+                cron=str(audit.cron),
+                file_path=_relative_path(project, audit),
+                snapshot_identifier=snapshot.snapshot_id.identifier if snapshot else "",
+            )
+        )
+    return entries
 
 
 def _audits(model: Model) -> list[SQLMeshAudit]:
@@ -157,7 +185,12 @@ def _audits(model: Model) -> list[SQLMeshAudit]:
     return entries
 
 
-def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExternalTable]:
+def _external_tables(
+    project: SQLMeshProject,
+    context: Context,
+    snapshots: t.Mapping[str, Snapshot],
+    model_names: set[str],
+) -> list[SQLMeshExternalTable]:
     declared = {name: model for name, model in context.models.items() if model.kind.is_external}
     referenced = {
         dependency
@@ -178,6 +211,10 @@ def _external_tables(context: Context, model_names: set[str]) -> list[SQLMeshExt
                 table=table.name,
                 description=model.description if model else None,
                 columns=_columns(model) if model else (),
+                audits=tuple(_audits(model)) if model else (),
+                snapshot_identifier=(
+                    snapshots[name].snapshot_id.identifier if model and name in snapshots else ""
+                ),
             )
         )
     return tables
@@ -195,8 +232,8 @@ def _columns(model: Model) -> tuple[SQLMeshColumn, ...]:
     )
 
 
-def _relative_path(project: SQLMeshProject, model: Model) -> str | None:
-    location = getattr(model, "_path", None)
+def _relative_path(project: SQLMeshProject, node: t.Any) -> str | None:
+    location = getattr(node, "_path", None)
     if location is None:
         return None
     path = Path(location)

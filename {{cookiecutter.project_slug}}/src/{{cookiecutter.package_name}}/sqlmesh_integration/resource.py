@@ -12,8 +12,15 @@ import dagster as dg
 from pydantic import Field
 
 from .project import SQLMeshProject, environment_from_env
-from .specs import METADATA_AUDIT_BLOCKING, METADATA_AUDIT_COUNT, METADATA_AUDIT_NAME
-from .targets import CheckTarget, ModelTarget
+from .specs import (
+    METADATA_AUDIT_BLOCKING,
+    METADATA_AUDIT_COUNT,
+    METADATA_AUDIT_NAME,
+    METADATA_AUDITED_NODE,
+    NODE_EXTERNAL,
+    NODE_MODEL,
+)
+from .targets import CheckTarget, ModelTarget, Selection
 from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
 
@@ -88,44 +95,120 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """
         from .runner import RunRequest, run_models  # imports SQLMesh: only when a run starts
 
-        targets, identifiers = selected_targets(context)
+        selection = selected_targets(context)
         request = RunRequest(
-            targets=targets,
-            expected_identifiers=identifiers,
+            targets=selection.run,
+            expected_identifiers=selection.expected_identifiers,
             environment=self.target_environment(),
             execution_time=execution_time,
+            audit_only=selection.audit_only,
         )
-        context.log.info(
-            f"SQLMesh run of {len(targets)} model(s) in environment `{request.environment}`."
-        )
-        yield from run_models(self.project, request, lock_timeout_seconds=self.lock_timeout_seconds)
+        models = sum(1 for target in selection.run.values() if target.materialize)
+        if models:
+            context.log.info(
+                f"SQLMesh run of {models} model(s) in environment `{request.environment}`."
+            )
+        if selection.audit_only:
+            context.log.info(
+                f"SQLMesh audits of {len(selection.audit_only)} node(s) over their filled "
+                f"intervals in `{request.environment}` (nothing is run for them)."
+            )
+        selected_checks = set(context.selected_asset_check_keys)
+        for event in run_models(
+            self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
+        ):
+            if isinstance(event, dg.AssetCheckResult) and not _is_selected(event, selected_checks):
+                # A check Dagster's selection cannot hold (checks of external assets are never in
+                # `*`), for an audit SQLMesh ran in this run: recorded, not returned as output.
+                context.log_event(_as_evaluation(event))
+            else:
+                yield event
 
 
-def selected_targets(
-    context: dg.AssetExecutionContext,
-) -> tuple[dict[str, ModelTarget], dict[str, str]]:
-    """The selected models (by SQLMesh name) and their expected snapshot identifiers, from specs."""
+def selected_targets(context: dg.AssetExecutionContext) -> Selection:
+    """The step's selection as SQLMesh nodes, from the specs' metadata."""
     assets_def = context.assets_def
-    checks: dict[dg.AssetKey, list[CheckTarget]] = defaultdict(list)
-    for check_key in context.selected_asset_check_keys:
-        check_spec = assets_def.get_spec_for_check_key(check_key)
-        checks[check_key.asset_key].append(
+    selected_keys = set(context.selected_asset_keys)
+    checks: dict[str, list[CheckTarget]] = defaultdict(list)
+    check_assets: dict[str, dg.AssetKey] = {}
+    node_kinds: dict[str, str] = {}
+    identifiers: dict[str, str] = {}
+    selected_checks = set(context.selected_asset_check_keys)
+    read_by_selection = {
+        dep.asset_key for key in selected_keys for dep in assets_def.specs_by_key[key].deps
+    }
+    # Every check of the node, selected or not (a subset's `check_specs` holds the selected ones).
+    all_checks = list(assets_def.node_check_specs_by_output_name.values())
+    for check_spec in all_checks:
+        node_kind = str(check_spec.metadata.get(METADATA_AUDITED_NODE, NODE_MODEL))
+        if check_spec.key not in selected_checks and not (
+            # External tables read by the selected models are audited in the same run, as
+            # `sqlmesh run` would; Dagster's `*` never selects checks of external assets.
+            node_kind == NODE_EXTERNAL and check_spec.asset_key in read_by_selection
+        ):
+            continue
+        name = str(check_spec.metadata[METADATA_MODEL_NAME])
+        checks[name].append(
             CheckTarget(
-                check_name=check_key.name,
+                check_name=check_spec.name,
                 audit_name=str(check_spec.metadata[METADATA_AUDIT_NAME]),
                 blocking=bool(check_spec.metadata[METADATA_AUDIT_BLOCKING]),
             )
         )
-    targets = {}
-    identifiers = {}
-    for key in context.selected_asset_keys:
+        check_assets[name] = check_spec.asset_key
+        node_kinds[name] = node_kind
+        if node_kind != NODE_MODEL:
+            identifiers[name] = str(check_spec.metadata.get(METADATA_SNAPSHOT_IDENTIFIER, ""))
+    run: dict[str, ModelTarget] = {}
+    for key in selected_keys:
         spec = assets_def.specs_by_key[key]
         name = str(spec.metadata[METADATA_MODEL_NAME])
-        targets[name] = ModelTarget(
+        run[name] = ModelTarget(
             model_name=name,
             asset_key=key,
-            checks=tuple(checks[key]),
-            audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, len(checks[key]))),
+            checks=tuple(checks.pop(name, ())),
+            audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, 0)),
         )
         identifiers[name] = str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
-    return targets, identifiers
+    audit_only: dict[str, ModelTarget] = {}
+    for name, node_checks in checks.items():
+        node_kind = node_kinds[name]
+        target = ModelTarget(
+            model_name=name,
+            asset_key=check_assets[name],
+            checks=tuple(node_checks),
+            audit_count=_audit_count(all_checks, name),
+            materialize=False,
+        )
+        # In a step that runs models, audit nodes run with them; model checks without their
+        # model, and anything in a step that runs no model, are audited only.
+        if run and node_kind != NODE_MODEL:
+            run[name] = target
+        else:
+            audit_only[name] = target
+    identifiers = {
+        name: identifier for name, identifier in identifiers.items() if identifier and (name in run)
+    }
+    return Selection(run=run, audit_only=audit_only, expected_identifiers=identifiers)
+
+
+def _audit_count(all_checks: list[dg.AssetCheckSpec], name: str) -> int:
+    """The audits SQLMesh runs for a node: one check each."""
+    return sum(1 for spec in all_checks if spec.metadata.get(METADATA_MODEL_NAME) == name)
+
+
+def _is_selected(result: dg.AssetCheckResult, selected: set[dg.AssetCheckKey]) -> bool:
+    assert result.asset_key is not None  # the event console always names the asset
+    return dg.AssetCheckKey(result.asset_key, result.check_name or "") in selected
+
+
+def _as_evaluation(result: dg.AssetCheckResult) -> dg.AssetCheckEvaluation:
+    assert result.asset_key is not None and result.check_name is not None
+    return dg.AssetCheckEvaluation(
+        asset_key=result.asset_key,
+        check_name=result.check_name,
+        passed=result.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+    )

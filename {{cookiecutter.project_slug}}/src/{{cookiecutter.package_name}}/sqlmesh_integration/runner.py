@@ -9,7 +9,7 @@ import logging
 import threading
 import typing as t
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -29,7 +29,7 @@ from .errors import (
     StateConnectionError,
     masked_cause,
 )
-from .events import DagsterEventConsole, RunFinished
+from .events import DagsterEventConsole, RunFinished, audit_check_results
 from .locking import database_lock
 from .project import SQLMeshProject
 from .targets import ModelTarget
@@ -54,12 +54,15 @@ class RunRequest:
         expected_identifiers: The snapshot identifier each selected model has in the deployed code.
         environment: The SQLMesh environment to run.
         execution_time: SQLMesh's execution time (UTC); now when None.
+        audit_only: Nodes whose selected checks are audited over their filled intervals, without
+            running anything (a step that selects checks without their model).
     """
 
     targets: Mapping[str, ModelTarget]
     expected_identifiers: Mapping[str, str]
     environment: str
     execution_time: datetime | None = None
+    audit_only: Mapping[str, ModelTarget] = field(default_factory=dict)
 
 
 def run_models(
@@ -90,9 +93,12 @@ def run_models(
             raise  # a bug, or SQLMesh's own error: surfaced as what it is
         try:
             refuse_unapplied_models(project, request, stored)
-            yield from _stream_run(context, request, console)
-            yield from console.failure_check_results()
-            yield from up_to_date_observations(request, stored, console)
+            if request.targets:
+                yield from _stream_run(context, request, console)
+                yield from console.failure_check_results()
+                yield from up_to_date_observations(request, stored, console)
+            if request.audit_only:
+                yield from audit_filled_intervals(context, request, stored)
             if console.failures:
                 raise ModelRunFailedError(
                     {_display(name): failure.cause for name, failure in console.failures.items()},
@@ -136,6 +142,8 @@ def up_to_date_observations(
 ) -> Iterator[dg.AssetObservation]:
     """An observation (and a log line) for each selected model SQLMesh had nothing due for."""
     for name, target in request.targets.items():
+        if not target.materialize:
+            continue  # a node that only audits: nothing to be up to date
         if name in console.progress or name in console.failures or name in console.skipped:
             continue
         snapshot = stored.get(name)
@@ -165,11 +173,61 @@ def up_to_date_observations(
             )
 
 
+def audit_filled_intervals(
+    context: Context, request: RunRequest, stored: Mapping[str, Snapshot]
+) -> Iterator[dg.AssetCheckResult]:
+    """Runs the audits of the `audit_only` nodes over their filled intervals (`sqlmesh audit`).
+
+    Nothing is evaluated or written: SQLMesh runs each audit query against the data the node
+    already has, as `Context.audit` does, on the snapshot applied to the environment.
+    """
+    execution_time: TimeLike = request.execution_time or datetime.now(UTC)
+    for name, target in request.audit_only.items():
+        snapshot = stored.get(name)
+        if snapshot is None or not snapshot.intervals:
+            logger.warning(
+                "%s has no data in `%s` yet, so its audits cannot run; checks %s are not reported.",
+                _display(name),
+                request.environment,
+                ", ".join(check.check_name for check in target.checks),
+            )
+            continue
+        results = context.snapshot_evaluator.audit(
+            snapshot,
+            snapshots=dict(stored),
+            start=min(start for start, _ in snapshot.intervals),
+            end=max(end for _, end in snapshot.intervals),
+            execution_time=execution_time,
+        )
+        yield from audit_check_results(target, results)
+
+
+def _include_audit_nodes(context: Context, names: set[str]) -> None:
+    """Makes `Context.run`'s selection hold the audit-only nodes of this run.
+
+    `select_models` selects models only: standalone audits (and external models, unless named)
+    would never run. SQLMesh's scheduler runs any node named in its selection, so the names are
+    added to what the model selector returns (SQLMesh 0.236 `Context._select_models_for_run`).
+    """
+    select = context._select_models_for_run
+
+    def select_with_audits(
+        select_models: t.Collection[str], no_auto_upstream: bool, snapshots: t.Collection[Snapshot]
+    ) -> set[str]:
+        return set(select(select_models, no_auto_upstream, snapshots)) | names
+
+    context._select_models_for_run = select_with_audits  # type: ignore[method-assign]
+
+
 def _stream_run(
     context: Context, request: RunRequest, console: DagsterEventConsole
 ) -> Iterator[RunEvent]:
     outcome: dict[str, t.Any] = {}
     execution_time: TimeLike = request.execution_time or datetime.now(UTC)
+    models = sorted(name for name, target in request.targets.items() if target.materialize)
+    _include_audit_nodes(
+        context, {name for name, target in request.targets.items() if not target.materialize}
+    )
 
     def run() -> None:
         try:
@@ -179,7 +237,7 @@ def _stream_run(
                 # Always an explicit selection: a step's assets definition is already subsetted,
                 # and models applied to the environment but absent from this code location
                 # must not run unreported.
-                select_models=sorted(request.targets),
+                select_models=models,
                 no_auto_upstream=True,
             )
         except BaseException as error:  # re-raised in the Dagster step's thread below

@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from .manifest import Manifest, SQLMeshAudit, SQLMeshModel
-from .translator import METADATA_MODEL_NAME, SQLMeshTranslator, column_schema
+from .manifest import (
+    Manifest,
+    SQLMeshAudit,
+    SQLMeshExternalTable,
+    SQLMeshModel,
+    SQLMeshStandaloneAudit,
+)
+from .translator import (
+    METADATA_MODEL_NAME,
+    METADATA_SNAPSHOT_IDENTIFIER,
+    SQLMeshTranslator,
+    column_schema,
+)
 
 METADATA_AUDIT_NAME = "sqlmesh/audit_name"
 METADATA_AUDIT_BLOCKING = "sqlmesh/audit_blocking"
 METADATA_AUDIT_COUNT = "sqlmesh/audit_count"
+# What the audited SQLMesh node is: a model of the multi-asset, an external table, or a standalone
+# audit (the node's SQLMesh name is in `sqlmesh/model_name`).
+METADATA_AUDITED_NODE = "sqlmesh/audited_node"
+NODE_MODEL = "model"
+NODE_EXTERNAL = "external"
+NODE_STANDALONE = "standalone_audit"
 
 
 @dataclass(frozen=True)
@@ -26,15 +43,20 @@ class SQLMeshSpecs:
     """Everything the asset graph needs.
 
     Attributes:
-        assets: One spec per SQLMesh model, in topological order.
-        checks: One check spec per audit that SQLMesh runs (blocking audits are blocking checks).
+        assets: One spec per SQLMesh model that has a table, in topological order.
+        checks: One check spec per audit that SQLMesh runs (blocking audits are blocking checks):
+            audits of models, audits of external tables (on the external asset) and standalone
+            audits.
         external_assets: Tables SQLMesh reads but never builds; this integration never materializes
             them.
+        inlined_assets: EMBEDDED models: no table, SQLMesh inlines their query into the models
+            that read them, so they are shown but never materialized (non-executable specs).
     """
 
     assets: list[dg.AssetSpec]
     checks: list[dg.AssetCheckSpec]
     external_assets: list[dg.AssetSpec]
+    inlined_assets: list[dg.AssetSpec] = field(default_factory=list)
 
 
 def build_specs(
@@ -48,6 +70,7 @@ def build_specs(
     _refuse_duplicate_keys({**model_keys, **external_keys})
 
     assets = []
+    inlined_assets = []
     checks = []
     for model in manifest.models:
         spec = translator.get_asset_spec(model, manifest, project_dir)
@@ -56,12 +79,20 @@ def build_specs(
             for upstream in model.depends_on
             if upstream in model_keys or upstream in external_keys
         ]
+        if model.is_embedded:
+            inlined_assets.append(inlined_spec(model, spec, deps, manifest))
+            continue
         assets.append(
             spec.replace_attributes(
                 deps=deps, metadata={**spec.metadata, METADATA_AUDIT_COUNT: len(model.audits)}
             )
         )
         checks.extend(check_specs(model, spec.key))
+    for table in manifest.external_tables:
+        checks.extend(external_check_specs(table, external_keys[table.name]))
+    materialized = [model.name for model in manifest.models if not model.is_embedded]
+    for audit in manifest.standalone_audits:
+        checks.append(standalone_check_spec(audit, materialized, model_keys, external_keys))
 
     external_assets = [
         dg.AssetSpec(
@@ -80,27 +111,138 @@ def build_specs(
         )
         for table in manifest.external_tables
     ]
-    return SQLMeshSpecs(assets=assets, checks=checks, external_assets=external_assets)
+    return SQLMeshSpecs(
+        assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets
+    )
+
+
+def inlined_spec(
+    model: SQLMeshModel, spec: dg.AssetSpec, deps: list[dg.AssetKey], manifest: Manifest
+) -> dg.AssetSpec:
+    """The non-executable spec of an EMBEDDED model: shown in the graph, never materialized."""
+    readers = sorted(other.view_name for other in manifest.models if model.name in other.depends_on)
+    metadata = {
+        key: value
+        for key, value in spec.metadata.items()
+        if key not in ("dagster/table_name", "sqlmesh/physical_table")
+    }
+    metadata["sqlmesh/inlined_into"] = ", ".join(readers) or "no model"
+    description = (
+        f"EMBEDDED SQLMesh model: it has no table; SQLMesh inlines its query into "
+        f"{', '.join(readers) or 'the models that read it'}, which materialize with it."
+    )
+    return dg.AssetSpec(
+        key=spec.key,
+        deps=deps,
+        description=f"{spec.description}\n\n{description}" if spec.description else description,
+        group_name=spec.group_name,
+        owners=spec.owners,
+        tags=spec.tags,
+        kinds=spec.kinds,
+        metadata=metadata,
+    )
+
+
+def external_check_specs(
+    table: SQLMeshExternalTable, asset_key: dg.AssetKey
+) -> list[dg.AssetCheckSpec]:
+    """One check per audit of an external table, on its external asset.
+
+    SQLMesh runs these audits as a node of their own (the external model) in `sqlmesh run`.
+    """
+    return audit_check_specs(
+        table.name,
+        table.audits,
+        asset_key,
+        NODE_EXTERNAL,
+        {METADATA_SNAPSHOT_IDENTIFIER: table.snapshot_identifier},
+    )
+
+
+def standalone_check_spec(
+    audit: SQLMeshStandaloneAudit,
+    model_names: list[str],
+    model_keys: dict[str, dg.AssetKey],
+    external_keys: dict[str, dg.AssetKey],
+) -> dg.AssetCheckSpec:
+    """The check of a standalone audit.
+
+    It is attached to the most downstream model the audit reads (so it runs, and Dagster shows
+    it, after all of them), or to an external table when it reads only external tables; the
+    other tables it reads are its additional dependencies.
+    """
+    order = {name: index for index, name in enumerate(model_names)}
+    read_models = sorted(
+        (name for name in audit.depends_on if name in order), key=lambda name: order[name]
+    )
+    read_external = [name for name in audit.depends_on if name in external_keys]
+    if read_models:
+        target = model_keys[read_models[-1]]
+    elif read_external:
+        target = external_keys[read_external[0]]
+    else:
+        raise ValueError(
+            f"Standalone audit `{audit.name}` reads no model or external table: make its query "
+            "read a table SQLMesh knows (a model or an entry of external_models.yaml)."
+        )
+    known = {**model_keys, **external_keys}
+    others = [known[name] for name in audit.depends_on if name in known and known[name] != target]
+    blocking = "blocking" if audit.blocking else "non-blocking"
+    return dg.AssetCheckSpec(
+        name=_check_name(audit.name),
+        asset=target,
+        additional_deps=others,
+        description=audit.description
+        or f"SQLMesh standalone audit `{audit.name}` ({blocking}), run on its own cron.",
+        blocking=audit.blocking,
+        metadata={
+            **_audit_metadata(
+                audit.name,
+                SQLMeshAudit(name=audit.name, blocking=audit.blocking),
+                NODE_STANDALONE,
+            ),
+            METADATA_SNAPSHOT_IDENTIFIER: audit.snapshot_identifier,
+            **({"sqlmesh/file_path": audit.file_path} if audit.file_path else {}),
+        },
+    )
+
+
+def _audit_metadata(node_name: str, audit: SQLMeshAudit, node: str) -> dict[str, object]:
+    return {
+        METADATA_MODEL_NAME: node_name,
+        METADATA_AUDITED_NODE: node,
+        METADATA_AUDIT_NAME: audit.name,
+        METADATA_AUDIT_BLOCKING: audit.blocking,
+        **{f"sqlmesh/audit_argument/{key}": value for key, value in audit.arguments.items()},
+    }
+
+
+def _check_name(audit_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", audit_name)
 
 
 def check_specs(model: SQLMeshModel, asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     """One check spec per audit of the model; names are the audit names (numbered when repeated)."""
+    return audit_check_specs(model.name, model.audits, asset_key, NODE_MODEL)
+
+
+def audit_check_specs(
+    node_name: str,
+    audits: tuple[SQLMeshAudit, ...],
+    asset_key: dg.AssetKey,
+    node_kind: str,
+    metadata: dict[str, object] | None = None,
+) -> list[dg.AssetCheckSpec]:
+    """One check spec per audit of a SQLMesh node (a model or an external model)."""
     return [
         dg.AssetCheckSpec(
             name=name,
             asset=asset_key,
             description=audit_description(audit),
             blocking=audit.blocking,
-            metadata={
-                METADATA_MODEL_NAME: model.name,
-                METADATA_AUDIT_NAME: audit.name,
-                METADATA_AUDIT_BLOCKING: audit.blocking,
-                **{
-                    f"sqlmesh/audit_argument/{key}": value for key, value in audit.arguments.items()
-                },
-            },
+            metadata={**_audit_metadata(node_name, audit, node_kind), **(metadata or {})},
         )
-        for name, audit in check_names(model.audits)
+        for name, audit in check_names(audits)
     ]
 
 
@@ -111,7 +253,7 @@ def check_names(audits: tuple[SQLMeshAudit, ...]) -> list[tuple[str, SQLMeshAudi
     named = []
     for audit in audits:
         seen[audit.name] += 1
-        base = re.sub(r"[^A-Za-z0-9_]", "_", audit.name)
+        base = _check_name(audit.name)
         named.append((base if totals[audit.name] == 1 else f"{base}_{seen[audit.name]}", audit))
     return named
 

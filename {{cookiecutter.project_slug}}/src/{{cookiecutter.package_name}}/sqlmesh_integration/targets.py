@@ -22,12 +22,23 @@ class CheckTarget:
 
 @dataclass(frozen=True)
 class ModelTarget:
-    """What a run reports for one selected model."""
+    """What a run reports for one SQLMesh node: a selected model, or a node that only audits.
+
+    Attributes:
+        model_name: The node's SQLMesh name (a model's fully qualified name, or a standalone
+            audit's name).
+        asset_key: The model's asset; for a node that only audits, the asset its checks are on.
+        checks: The selected checks of the node.
+        audit_count: Audits SQLMesh runs for the node, selected as checks or not.
+        materialize: False for nodes that only audit (external tables with audits, standalone
+            audits): their checks are reported, nothing is materialized.
+    """
 
     model_name: str
     asset_key: dg.AssetKey
     checks: tuple[CheckTarget, ...] = ()
     audit_count: int = 0  # audits SQLMesh runs for the model, selected as checks or not
+    materialize: bool = True
 
 
 def display_name(name: str) -> str:
@@ -39,3 +50,20 @@ def display_name(name: str) -> str:
     """
     parts = [part.strip('"') for part in name.split(".")]
     return ".".join(parts[-2:])
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A step's selection, split the way SQLMesh runs it.
+
+    Attributes:
+        run: Nodes for one `sqlmesh run`: the selected models, and the audit-only nodes (external
+            tables read by them, standalone audits whose check is selected).
+        audit_only: Nodes whose checks are selected without their model (or in a step that
+            materializes nothing): SQLMesh audits their filled intervals, nothing runs.
+        expected_identifiers: The snapshot identifier each node has in the deployed code.
+    """
+
+    run: dict[str, ModelTarget]
+    audit_only: dict[str, ModelTarget]
+    expected_identifiers: dict[str, str]

@@ -1,0 +1,159 @@
+"""A SQLMesh project with every feature SQLMesh has, run end to end through Dagster.
+
+`tests/projects/kitchen_sink/` replaces the sample in a copy of the installed project: Python
+models (one importing a helper module of the project), a model in another dialect, blueprints,
+a signal, SCD type 2 by time and by column, a custom materialization, VIEW, SEED, EMBEDDED and
+disabled models, `batch_size`, relative starts, hourly and monthly intervals, INCREMENTAL_BY_*
+kinds, FULL, a standalone audit, audits on an external model, macros, and a `config.py` config.
+
+Outcomes are read where they live: intervals in SQLMesh state before and after, and the events of
+the Dagster run in the Dagster instance (`DAGSTER_HOME`), never only the command's output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from projects import Project, copy_project
+
+pytestmark = pytest.mark.slow
+
+KITCHEN_SINK = Path(__file__).parent / "projects" / "kitchen_sink"
+PROBE = Path(__file__).parent / "kitchen_sink_probe.py"
+CHECKS_ONLY_JOB = '''"""Only the asset checks (what the UI's Execute button on a check runs)."""
+
+import dagster as dg
+
+checks = dg.AssetSelection.all_asset_checks()
+defs = dg.Definitions(jobs=[dg.define_asset_job("sqlmesh_checks_only", selection=checks)])
+'''
+# What the kitchen sink's models are and must be reported as.
+EMBEDDED = "staging/customer_tiers"
+DISABLED = "staging/disabled_model"
+STANDALONE_CHECK = ("marts/customer_summary", "every_customer_scored")
+# One process for the run: a step subprocess would import Dagster and the code location again.
+IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
+
+
+@pytest.fixture(scope="module")
+def kitchen_sink(installed_sources: Project, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A copy of the installed project whose SQLMesh project is the kitchen sink, applied."""
+    project = copy_project(installed_sources, tmp_path_factory.mktemp("kitchen_sink"))
+    shutil.rmtree(project.sqlmesh_project)
+    shutil.copytree(KITCHEN_SINK, project.sqlmesh_project)
+    (project.path / "src" / project.package_name / "defs" / "checks_only.py").write_text(
+        CHECKS_ONLY_JOB
+    )
+    (project.path / "dagster_home_test").mkdir()
+    (project.path / "dagster_home_test" / "dagster.yaml").write_text("{}\n")
+    project.run(["uv", "sync", "--frozen", "--quiet"])
+    project.run(
+        f"uv run sqlmesh -p src/{project.package_name}/sqlmesh_project "
+        "plan prod --auto-apply --no-prompts --skip-backfill"
+    )
+    return project
+
+
+def probe(project: Project) -> dict[str, Any]:
+    result = project.run(
+        ["uv", "run", "--no-sync", "python", str(PROBE), project.package_name],
+        env={"DAGSTER_HOME": str(project.path / "dagster_home_test")},
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def launch(project: Project, arguments: str) -> dict[str, Any]:
+    project.run(
+        f"uv run dg launch {arguments} --config-json '{IN_PROCESS}'",
+        env={"DAGSTER_HOME": str(project.path / "dagster_home_test")},
+    )
+    return probe(project)
+
+
+def asset_key(node: str) -> str:
+    return "/".join(part.strip('"') for part in node.split(".")[-2:])
+
+
+def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """Nodes whose intervals changed, with the number of intervals added."""
+    return {
+        name: node["interval_count"] - before[name]["interval_count"]
+        for name, node in after.items()
+        if node["intervals"] != before[name]["intervals"]
+    }
+
+
+def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully(
+    kitchen_sink: Project,
+) -> None:
+    project = kitchen_sink
+    before = probe(project)["nodes"]
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    found = launch(project, "--assets '*'")
+
+    run, after = found["run"], found["nodes"]
+    assert run["status"] == "SUCCESS"
+    added = changed(before, after)
+    models = {name for name in added if after[name]["kind"] not in ("EXTERNAL", "AUDIT")}
+    materialized = {event["asset"]: event["metadata"] for event in run["materializations"]}
+    # Dagster reports materialized exactly the models whose SQLMesh intervals changed.
+    assert set(materialized) == {asset_key(name) for name in models}
+    assert EMBEDDED not in materialized and DISABLED not in materialized
+    assert {after[name]["kind"] for name in added} >= {
+        "SEED", "VIEW", "FULL", "CUSTOM", "INCREMENTAL_BY_TIME_RANGE",
+        "INCREMENTAL_BY_UNIQUE_KEY", "INCREMENTAL_BY_PARTITION", "SCD_TYPE_2_BY_TIME",
+        "SCD_TYPE_2_BY_COLUMN", "EXTERNAL", "AUDIT",
+    }  # fmt: skip
+    # The metadata counts what it names: a batch of 7 daily intervals is 7 intervals.
+    for name in models:
+        assert materialized[asset_key(name)]["sqlmesh/interval_count"] == added[name], name
+    days = materialized["staging/days"]
+    assert (days["sqlmesh/interval_count"], days["sqlmesh/batch_count"]) == (7, 1)
+    assert materialized["staging/hours"]["sqlmesh/interval_count"] >= 24
+    # Every audit SQLMesh ran has exactly one check result: model audits, the external model's
+    # audits (on the external asset) and the standalone audit.
+    ran = Counter(
+        STANDALONE_CHECK if after[name]["kind"] == "AUDIT" else (asset_key(name), audit)
+        for name in added
+        for audit in after[name]["audits"]
+    )
+    reported = Counter((check["asset"], check["check"]) for check in run["checks"])
+    assert reported == ran
+    assert ("raw/currencies", "unique_values") in reported
+    assert all(check["passed"] for check in run["checks"])
+
+    # `sqlmesh run` has nothing left to do (up to when the launch started: a cron that came round
+    # since then has new work, legitimately).
+    result = project.run(
+        f"uv run sqlmesh -p src/{project.package_name}/sqlmesh_project run prod --end '{started}'"
+    )
+    assert probe(project)["nodes"] == after, result.stdout
+
+
+def test_checks_alone_audit_filled_intervals_and_materialize_nothing(
+    kitchen_sink: Project,
+) -> None:
+    project = kitchen_sink
+    before = probe(project)["nodes"]
+    assert any(node["intervals"] for node in before.values()), "runs after the first test"
+
+    found = launch(project, "--job sqlmesh_checks_only")
+
+    run = found["run"]
+    assert run["status"] == "SUCCESS"
+    assert run["materializations"] == []
+    assert found["nodes"] == before
+    expected = Counter(
+        STANDALONE_CHECK if node["kind"] == "AUDIT" else (asset_key(name), audit)
+        for name, node in before.items()
+        if node["intervals"]
+        for audit in node["audits"]
+    )
+    assert Counter((check["asset"], check["check"]) for check in run["checks"]) == expected
