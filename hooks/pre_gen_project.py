@@ -32,7 +32,9 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
 # The ONE table of option combinations the template refuses: {(variable, value), ...} -> reason.
 # Empty on purpose: every python_version x warehouse x dagster_plus_deployment combination installs
 # (checked on 2026-11-26 with `uv pip install` of dagster 1.13.27, dagster-cloud 1.13.27 and
-# sqlmesh[snowflake,bigquery,databricks] 0.236.4 on CPython 3.11, 3.12 and 3.13). Add an entry
+# sqlmesh[snowflake,bigquery,databricks] 0.236.4 on CPython 3.11, 3.12 and 3.13), and every
+# warehouse's render passes its own quickstart, `check-definitions.sh` and tests without
+# credentials (tests/test_options.py, on 3.11 and 3.13 renders, both deployments). Add an entry
 # when a connector stops installing on a Python version, for example:
 #   frozenset({("python_version", "3.13"), ("warehouse", "databricks")}):
 #       "databricks-sql-connector has no wheels for Python 3.13 yet",

@@ -25,6 +25,7 @@ import csv
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -129,6 +130,9 @@ def test_four_concurrent_launches_queue_and_make_one_runs_data(
     # Created once before the runs: several processes creating a fresh instance at once collide.
     project.run(["uv", "run", "--no-sync", "dagster", "instance", "migrate"], env=env)
     plan(project)
+    # As on a fresh render: no manifest, so every launch prepares one at load while another
+    # launch's run holds the DuckDB file (loading must never open it).
+    shutil.rmtree(project.sqlmesh_project / ".dagster", ignore_errors=True)
 
     logs = [tmp_path / f"launch-{index}.log" for index in range(4)]
     processes = []
