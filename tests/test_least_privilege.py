@@ -9,11 +9,14 @@ project's docs/deployment.md, "Security model").
   that match at any depth.
 - SQLMesh's Postgres connections (state, and the Postgres warehouse) verify the server's
   certificate by default, and the mode can be changed with an environment variable.
+- CI writes the BigQuery key to a new private file and removes it when the script exits.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +222,29 @@ def test_postgres_connections_verify_the_server_by_default(
         assert override["gateways"]["prod"]["connection"]["sslmode"] == "verify-ca"
     # The DuckDB gateways used locally and by the CI checks have no TLS to configure.
     assert "sslmode" not in str(sqlmesh_config(project, {})["gateways"]["local"])
+
+
+def test_bigquery_key_file_is_private_and_removed_on_exit(
+    rendered: Callable, tmp_path: Path
+) -> None:
+    project = rendered(Combination(DEFAULT.python_version, "bigquery", "serverless"))
+    key = '{"type": "service_account", "project_id": "demo"}'
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNNER_TEMP": str(tmp_path),
+        "GOOGLE_CREDENTIALS_JSON": key,
+        "BIGQUERY_PROJECT": "demo",
+        **{f"SQLMESH_STATE_{name}": "x" for name in ("HOST", "USER", "PASSWORD", "DATABASE")},
+    }
+    script = (
+        "source scripts/ci/common.sh && use_production_gateway"
+        ' && key_file="$GOOGLE_APPLICATION_CREDENTIALS"'
+        ' && stat -c %a "$key_file" && cat "$key_file" && echo && echo "$key_file"'
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=project, env=env, capture_output=True, text=True, check=True
+    )
+    mode, content, path = result.stdout.splitlines()
+    assert (mode, content) == ("600", key)
+    assert Path(path).parent == tmp_path and Path(path).name != "google-credentials.json"
+    assert list(tmp_path.iterdir()) == [], "the key file outlived the script"

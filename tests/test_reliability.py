@@ -375,6 +375,46 @@ def test_state_in_postgres_plan_apply_materialize(
     ) == ("[('prod',)]")
 
 
+# Opens the shipped `prod` gateway's state connection as SQLMesh configures it, and runs SELECT 1.
+STATE_CONNECT = """
+import sys
+from pathlib import Path
+
+from sqlmesh.core.config import Config
+from sqlmesh.core.config.loader import load_config_from_paths
+
+config = load_config_from_paths(Config, project_paths=[Path(sys.argv[1]) / "config.yaml"])
+state = config.get_state_connection("prod")
+print(f"sslmode={state.sslmode}")
+state.create_engine_adapter().fetchone("SELECT 1")
+print("connected")
+"""
+
+
+def test_prod_state_connection_verifies_tls_unless_sslmode_says_otherwise(
+    project: Project, postgres_database: dict[str, str]
+) -> None:
+    """`verify-full` by default, so the test server (no TLS) is refused; SQLMESH_STATE_SSLMODE,
+    the variable config.yaml reads, turns it off for a server without TLS like this one."""
+    env = {
+        "SQLMESH_STATE_HOST": postgres_database["host"],
+        "SQLMESH_STATE_PORT": postgres_database["port"],
+        "SQLMESH_STATE_USER": postgres_database["user"],
+        "SQLMESH_STATE_PASSWORD": postgres_database["password"],
+        "SQLMESH_STATE_DATABASE": postgres_database["database"],
+    }
+    command = [str(project.path / ".venv/bin/python"), "-c", STATE_CONNECT, project.sqlmesh_project]
+    command = [str(part) for part in command]
+
+    refused = project.run(command, env=env, check=False)
+    assert refused.returncode != 0
+    assert "sslmode=verify-full" in refused.stdout
+    assert "SSL was required" in refused.stderr, refused.stderr
+
+    allowed = project.run(command, env={**env, "SQLMESH_STATE_SSLMODE": "disable"})
+    assert allowed.stdout.split() == ["sslmode=disable", "connected"]
+
+
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
