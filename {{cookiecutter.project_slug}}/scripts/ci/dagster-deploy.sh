@@ -83,11 +83,9 @@ if [[ "${deployment_type}" == "branch" && -n "${GITHUB_OUTPUT:-}" ]]; then
     # `ci status` prints one JSON object per code location: its Dagster+ URL and deployment name.
     url="$(uv run --frozen dagster-cloud ci status --output-format json | uv run --frozen python -c '
 import json, sys
-for line in sys.stdin:
-    if line.lstrip().startswith("{"):
-        location = json.loads(line)
-        print(location["url"].rstrip("/") + "/" + location["deployment_name"])
-        break
+locations = [json.loads(line) for line in sys.stdin if line.lstrip().startswith("{")]
+if locations:
+    print(locations[0]["url"].rstrip("/") + "/" + locations[0]["deployment_name"])
 ')"
     echo "deployment_url=${url}" >>"${GITHUB_OUTPUT}"
 fi
