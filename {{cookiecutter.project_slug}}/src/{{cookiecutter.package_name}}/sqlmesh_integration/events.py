@@ -212,7 +212,7 @@ class DagsterEventConsole(NoopConsole):
             "sqlmesh/snapshot_version": snapshot.version,
             "sqlmesh/physical_table": snapshot.table_name(),
             "sqlmesh/intervals": dg.MetadataValue.text(
-                "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in intervals)
+                "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in _merged(intervals))
             ),
             "sqlmesh/interval_count": len(intervals),
             "sqlmesh/interval_end": _iso(intervals[-1][1]),
@@ -289,6 +289,17 @@ def _node_name(node: t.Any) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else "no message"
+
+
+def _merged(intervals: t.Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted intervals with contiguous ones joined: one line per range, not per batch."""
+    merged: list[tuple[int, int]] = []
+    for start, end in intervals:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _iso(timestamp_ms: int) -> str:
