@@ -219,7 +219,7 @@ class DagsterEventConsole(NoopConsole):
             "sqlmesh/snapshot_version": snapshot.version,
             "sqlmesh/physical_table": snapshot.table_name(),
             "sqlmesh/intervals": dg.MetadataValue.text(
-                "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in intervals)
+                "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in _merged(intervals))
             ),
             "sqlmesh/interval_count": interval_count(snapshot, intervals),
             "sqlmesh/batch_count": len(intervals),
@@ -331,6 +331,17 @@ def _is_ambiguous(target: ModelTarget, check: CheckTarget) -> bool:
 
 def _node_name(node: t.Any) -> str:
     return str(getattr(node, "snapshot_name", None) or getattr(node, "name", None) or node)
+
+
+def _merged(intervals: t.Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted intervals with contiguous ones joined: one line per range, not per batch."""
+    merged: list[tuple[int, int]] = []
+    for start, end in intervals:
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _iso(timestamp_ms: int) -> str:
