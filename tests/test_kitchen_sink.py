@@ -3,8 +3,9 @@
 `tests/projects/kitchen_sink/` replaces the sample in a copy of the installed project: Python
 models (one importing a helper module of the project), a model in another dialect, blueprints,
 a signal, SCD type 2 by time and by column, a custom materialization, VIEW, SEED, EMBEDDED and
-disabled models, `batch_size`, relative starts, hourly and monthly intervals, INCREMENTAL_BY_*
-kinds, FULL, a standalone audit, audits on an external model, macros, and a `config.py` config.
+disabled models, `batch_size`, relative starts, hourly and monthly intervals, INCREMENTAL_BY_* and
+INCREMENTAL_UNMANAGED kinds, FULL, a standalone audit, audits on an external model, Python and SQL
+macros, a Jinja query, and a `config.py` config.
 
 Outcomes are read where they live: intervals in SQLMesh state before and after, and the events of
 the Dagster run in the Dagster instance (`DAGSTER_HOME`), never only the command's output.
@@ -108,7 +109,8 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
     assert EMBEDDED not in materialized and DISABLED not in materialized
     assert {after[name]["kind"] for name in added} >= {
         "SEED", "VIEW", "FULL", "CUSTOM", "INCREMENTAL_BY_TIME_RANGE",
-        "INCREMENTAL_BY_UNIQUE_KEY", "INCREMENTAL_BY_PARTITION", "SCD_TYPE_2_BY_TIME",
+        "INCREMENTAL_BY_UNIQUE_KEY", "INCREMENTAL_BY_PARTITION", "INCREMENTAL_UNMANAGED",
+        "SCD_TYPE_2_BY_TIME",
         "SCD_TYPE_2_BY_COLUMN", "EXTERNAL", "AUDIT",
     }  # fmt: skip
     # The metadata counts what it names: a batch of 7 daily intervals is 7 intervals.

@@ -1,4 +1,4 @@
-"""A custom materialization: appends every evaluation's rows to the table."""
+"""A custom materialization: the first evaluation creates the table, later ones append rows."""
 
 import typing as t
 
@@ -18,4 +18,7 @@ class AppendOnly(CustomMaterialization):  # type: ignore[type-arg]
         render_kwargs: dict[str, t.Any],
         **kwargs: t.Any,
     ) -> None:
-        self.adapter.insert_append(table_name, query_or_df)
+        if is_first_insert:
+            self._replace_query_for_model(model, table_name, query_or_df, render_kwargs)
+        else:
+            self.adapter.insert_append(table_name, query_or_df)
