@@ -205,9 +205,10 @@ def audit_filled_intervals(
 def _include_audit_nodes(context: Context, names: set[str]) -> None:
     """Makes `Context.run`'s selection hold the audit-only nodes of this run.
 
-    `select_models` selects models only: standalone audits (and external models, unless named)
-    would never run. SQLMesh's scheduler runs any node named in its selection, so the names are
-    added to what the model selector returns (SQLMesh 0.236 `Context._select_models_for_run`).
+    `select_models` goes through SQLMesh's model selector, which knows models only, so a standalone
+    audit could never be selected. SQLMesh's scheduler runs any node named in its selection: the
+    audit-only nodes (standalone audits, external models with audits) are added by name to what
+    the selector returns (SQLMesh 0.236 `Context._select_models_for_run`).
     """
     select = context._select_models_for_run
 
