@@ -223,11 +223,11 @@ def test_pull_request_jobs(default_project: Path) -> None:
         assert command in steps, command
 
 
-def test_data_diff_comment_is_least_privilege() -> None:
+def test_data_diff_comment_is_least_privilege(default_project: Path) -> None:
     """The diff runs in the branch deployment's job (one approval of `preview` per push), which
     reads the warehouse but cannot write to GitHub; the comment job is the only one that writes to
     the pull request, and it gets no secret. Forks get neither."""
-    workflow = load_workflow(PROJECT_TEMPLATE_DIR / ".github" / "workflows" / "pull_request.yml")
+    workflow = load_workflow(default_project / ".github" / "workflows" / "pull_request.yml")
     jobs = workflow["jobs"]
     writers = {
         name for name, job in jobs.items() if job["permissions"].get("pull-requests") == "write"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from .specs import METADATA_AUDITED_NODE, NODE_MODEL
 from .targets import display_name as _display
 from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
@@ -59,6 +60,7 @@ def sqlmesh_due_sensor(
         str(spec.metadata[METADATA_MODEL_NAME]): str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
         for spec in assets.specs
     }
+    check_specs = list(assets.node_check_specs_by_output_name.values())
 
     @dg.sensor(
         name=name,
@@ -82,7 +84,7 @@ def sqlmesh_due_sensor(
         from .due import find_due_models  # imports SQLMesh: only when a tick evaluates
 
         due = find_due_models(resource.project, resource.target_environment())
-        return due_models_result(context, due, keys_by_model, identifiers)
+        return due_models_result(context, due, keys_by_model, identifiers, check_specs)
 
     return _sensor
 
@@ -92,8 +94,17 @@ def due_models_result(
     due: DueModels,
     keys_by_model: Mapping[str, dg.AssetKey],
     identifiers: Mapping[str, str],
+    check_specs: Sequence[dg.AssetCheckSpec] = (),
 ) -> dg.SensorResult | dg.SkipReason:
-    """The tick's result for what SQLMesh has due: one run request, or a skip with its reason."""
+    """The tick's result for what SQLMesh has due: one run request, or a skip with its reason.
+
+    SQLMesh's `run` also has audit nodes of their own due: standalone audits and the audits of
+    external models (their checks are in `check_specs`). Their checks join the run, so that after
+    it `sqlmesh run` has nothing left to do; a standalone audit's check brings the model asset it
+    sits on, which SQLMesh runs only if that model is due too.
+    """
+    checks_by_node = audit_node_checks(check_specs)
+    audit_nodes = sorted(name for name in due.due if name in checks_by_node)
     if due.busy is not None:
         return dg.SkipReason(f"SQLMesh was not asked: {due.busy}; the next tick asks again.")
     if not due.due:
@@ -101,7 +112,9 @@ def due_models_result(
             f"Nothing is due in SQLMesh environment `{due.environment}`: every model is filled "
             "through its last complete cron interval (or waits for its signals)."
         )
-    absent = sorted(name for name in due.due if name not in keys_by_model)
+    absent = sorted(
+        name for name in due.due if name not in keys_by_model and name not in checks_by_node
+    )
     changed = sorted(
         name
         for name in due.due
@@ -119,20 +132,52 @@ def due_models_result(
             f"({_names(changed)}): apply the deployed code with `sqlmesh plan {due.environment}`, "
             "then the next tick runs them."
         )
-    if not launch:
+    if not launch and not audit_nodes:
         return dg.SkipReason(
             f"Nothing due is an asset of this code location ({len(absent)} due elsewhere)."
         )
-    summary = ", ".join(f"{_display(name)} (through {due.due[name]})" for name in launch)
+    summary = ", ".join(
+        f"{_display(name)} (through {due.due[name]})" for name in [*launch, *audit_nodes]
+    )
     context.log.info(f"Due in `{due.environment}`: {summary}.")
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                asset_selection=[keys_by_model[name] for name in launch],
-                tags={TAG_DUE_MODELS: str(len(launch))},
-            )
-        ]
+        run_requests=[run_request(launch, audit_nodes, keys_by_model, check_specs)]
     )
+
+
+def run_request(
+    models: Sequence[str],
+    audit_nodes: Sequence[str],
+    keys_by_model: Mapping[str, dg.AssetKey],
+    check_specs: Sequence[dg.AssetCheckSpec],
+) -> dg.RunRequest:
+    """One run of the due models, with the checks of the due audit nodes."""
+    checks_by_node = audit_node_checks(check_specs)
+    model_keys = set(keys_by_model.values())
+    selection = {keys_by_model[name] for name in models}
+    node_checks = [spec for name in audit_nodes for spec in checks_by_node[name]]
+    selection |= {spec.asset_key for spec in node_checks if spec.asset_key in model_keys}
+    # Checks on external assets are never among a selection's default checks: name them all.
+    extra = [spec.key for spec in node_checks if spec.asset_key not in selection]
+    return dg.RunRequest(
+        asset_selection=sorted(selection, key=lambda key: key.to_user_string()),
+        # None: the selected assets' own checks, as Dagster selects them by default.
+        asset_check_keys=None
+        if not extra
+        else [*(spec.key for spec in check_specs if spec.asset_key in selection), *extra],
+        tags={TAG_DUE_MODELS: str(len(models))},
+    )
+
+
+def audit_node_checks(
+    check_specs: Sequence[dg.AssetCheckSpec],
+) -> dict[str, list[dg.AssetCheckSpec]]:
+    """The checks of SQLMesh's own audit nodes (standalone audits, external models), by name."""
+    nodes: dict[str, list[dg.AssetCheckSpec]] = {}
+    for spec in check_specs:
+        if str(spec.metadata.get(METADATA_AUDITED_NODE, NODE_MODEL)) != NODE_MODEL:
+            nodes.setdefault(str(spec.metadata[METADATA_MODEL_NAME]), []).append(spec)
+    return nodes
 
 
 def _run_in_flight(context: dg.SensorEvaluationContext, sensor_name: str) -> dg.DagsterRun | None:
