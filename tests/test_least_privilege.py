@@ -197,8 +197,11 @@ def test_dockerignore_covers_nested_secrets_caches_and_databases(
 
 
 def sqlmesh_config(project: Path, environment: dict[str, str]) -> dict[str, Any]:
-    """The project's config.yaml as SQLMesh renders it, with the given environment variables."""
-    [config] = project.glob("src/*/sqlmesh_project/config.yaml")
+    """The project's SQLMesh settings as SQLMesh renders them, with the given environment variables.
+
+    (`settings.yaml`, which the project's `config.py` loads.)
+    """
+    [config] = project.glob("src/*/sqlmesh_project/settings.yaml")
 
     def env_var(name: str, default: str | None = None) -> str | None:
         return environment.get(name, default)

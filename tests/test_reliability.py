@@ -381,9 +381,10 @@ import sys
 from pathlib import Path
 
 from sqlmesh.core.config import Config
-from sqlmesh.core.config.loader import load_config_from_paths
+from sqlmesh.core.config.loader import load_configs
 
-config = load_config_from_paths(Config, project_paths=[Path(sys.argv[1]) / "config.yaml"])
+# As SQLMesh loads the project: its config.py, which reads settings.yaml.
+config = next(iter(load_configs("config", Config, [Path(sys.argv[1])]).values()))
 state = config.get_state_connection("prod")
 print(f"sslmode={state.sslmode}")
 state.create_engine_adapter().fetchone("SELECT 1")
@@ -395,7 +396,7 @@ def test_prod_state_connection_verifies_tls_unless_sslmode_says_otherwise(
     project: Project, postgres_database: dict[str, str]
 ) -> None:
     """`verify-full` by default, so the test server (no TLS) is refused; SQLMESH_STATE_SSLMODE,
-    the variable config.yaml reads, turns it off for a server without TLS like this one."""
+    the variable settings.yaml reads, turns it off for a server without TLS like this one."""
     env = {
         "SQLMESH_STATE_HOST": postgres_database["host"],
         "SQLMESH_STATE_PORT": postgres_database["port"],

@@ -25,8 +25,19 @@ from sqlmesh.core import constants as sqlmesh_constants
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.snapshot import DeployabilityIndex, apply_auto_restatements
 
-from .context import duckdb_database_path, gateway_name, load_config, open_context
-from .errors import RunLockTimeoutError, SQLMeshIntegrationError, StateConnectionError
+from .context import (
+    duckdb_database_path,
+    gateway_name,
+    is_connection_error,
+    load_config,
+    open_context,
+)
+from .errors import (
+    RunLockTimeoutError,
+    SQLMeshIntegrationError,
+    StateConnectionError,
+    masked_cause,
+)
 from .locking import database_lock
 from .project import SQLMeshProject
 from .runner import environment_snapshots
@@ -82,7 +93,9 @@ def _read_due_models(
         busy = _busy_reason(error)
         if busy:
             return DueModels(environment, busy=busy)
-        raise StateConnectionError(gateway, error) from error
+        if is_connection_error(error):
+            raise StateConnectionError(gateway, error) from masked_cause(error)
+        raise  # a bug, or SQLMesh's own error: surfaced as what it is
     try:
         try:
             stored = environment_snapshots(context, project, environment)
@@ -93,7 +106,9 @@ def _read_due_models(
             busy = _busy_reason(error)
             if busy:
                 return DueModels(environment, busy=busy)
-            raise StateConnectionError(gateway, error) from error
+            if is_connection_error(error):
+                raise StateConnectionError(gateway, error) from masked_cause(error)
+            raise
         return DueModels(
             environment,
             due=due,

@@ -145,7 +145,7 @@ class StateConnectionError(SQLMeshIntegrationError):
         super().__init__(
             f"SQLMesh could not connect for gateway `{gateway}` ({type(cause).__name__}: "
             f"{first_line(cause)}): check the connection settings and credentials of that gateway "
-            "in config.yaml and the environment variables they read."
+            "in the SQLMesh project's config and the environment variables they read."
         )
 
 
