@@ -2,7 +2,8 @@
 
 Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared
 manifest (`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run
-(`runner.py`) and to ask which models are due (`due.py`, from the sensor's tick). Planning and applying stay with the SQLMesh CLI (in CI).
+(`runner.py`) and to ask which models are due (`due.py`, from the sensor's tick). Planning and
+applying stay with the SQLMesh CLI (in CI).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which models have intervals due, asked of SQLMesh read-only (imported lazily: it imports SQLMesh).
+"""Which models have intervals due, asked of SQLMesh read-only (imported lazily: imports SQLMesh).
 
 The due-driven sensor (`automation.py`) calls :func:`find_due_models` on each tick. It computes what
 `sqlmesh run` would run, with SQLMesh's own scheduler, and runs nothing:

@@ -114,7 +114,7 @@ class SQLMeshTranslator:
         return model.snapshot_version or None
 
     def get_automation_condition(self, model: SQLMeshModel) -> dg.AutomationCondition[Any] | None:
-        """A declarative automation condition; default none (the due-driven sensor runs due models)."""
+        """A declarative automation condition; none by default (the due sensor runs due models)."""
         choice = self._tag_override(model, "automation")
         if choice == "on_cron":
             return dg.AutomationCondition.on_cron(dagster_cron(model.cron))
