@@ -14,7 +14,9 @@ The scenario is a new project's first pull request, then its merge:
 Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
 
 Every step that does not need Dagster+ runs, the pre-commit and tox steps included (in a git
-repository, as Actions' checkout gives one: pre-commit checks the files git knows).
+repository, as Actions' checkout gives one: pre-commit checks the files git knows); the tox step
+runs the generated tests not marked slow, since the slow ones run once per test run as the generated
+README's `uv run pytest`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ PR_ENVIRONMENT = f"pr_{PR_NUMBER}"
 STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/setup\.sh", "run"),
     (r"uv run --frozen pre-commit run\b.*", "run"),
-    (r"uv run --frozen tox\b.*", "run"),
+    # tox's environments from the lock, ruff and mypy, and the fast tests; the slow generated tests
+    # run once per test run, as the generated README's `uv run pytest` (test_readme_commands.py).
+    (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py,lint -- -m 'not slow'"),
     (r"bash scripts/ci/check-sqlmesh\.sh", "run"),
     (r"bash scripts/ci/check-definitions\.sh", "run"),
     (r"bash scripts/ci/plan-apply\.sh( prod)?", "run"),

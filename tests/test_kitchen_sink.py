@@ -38,8 +38,6 @@ defs = dg.Definitions(jobs=[dg.define_asset_job("sqlmesh_checks_only", selection
 EMBEDDED = "staging/customer_tiers"
 DISABLED = "staging/disabled_model"
 STANDALONE_CHECK = ("marts/customer_summary", "every_customer_scored")
-# One process for the run: a step subprocess would import Dagster and the code location again.
-IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +69,7 @@ def probe(project: Project) -> dict[str, Any]:
 
 def launch(project: Project, arguments: str) -> dict[str, Any]:
     project.run(
-        f"uv run dg launch {arguments} --config-json '{IN_PROCESS}'",
+        f"uv run dg launch {arguments}",  # the code location's in-process executor
         env={"DAGSTER_HOME": str(project.path / "dagster_home_test")},
     )
     return probe(project)

@@ -40,7 +40,6 @@ from projects import Project, project_env
 pytestmark = pytest.mark.slow
 
 PROBE = Path(__file__).parent / "state_probe.py"
-IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
 LAUNCH_ALL = ["uv", "run", "--no-sync", "dg", "launch", "--assets", "*"]
 MARTS = ("marts.orders", "marts.daily_revenue", "marts.customers")
 POSTGRES_DSN = os.environ.get(
@@ -140,7 +139,7 @@ def test_four_concurrent_launches_queue_and_make_one_runs_data(
         with log.open("w") as output:
             processes.append(
                 subprocess.Popen(
-                    [*LAUNCH_ALL, "--config-json", IN_PROCESS],
+                    LAUNCH_ALL,
                     cwd=project.path,
                     env=project_env(env),
                     stdout=output,
@@ -218,7 +217,7 @@ def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
     assert "marts.orders" not in reported
     assert reported and all(covered[name] > 0 for name in reported)
 
-    project.run([*LAUNCH_ALL, "--config-json", IN_PROCESS])  # no hold: the next run
+    project.run(LAUNCH_ALL)  # no hold: the next run
 
     assert_one_runs_data(project)
 
@@ -364,7 +363,7 @@ def test_state_in_postgres_plan_apply_materialize(
     env = {"SQLMESH_GATEWAY": "drill"}
 
     plan(project, env)
-    launch = project.run([*LAUNCH_ALL, "--config-json", IN_PROCESS], env=env)
+    launch = project.run(LAUNCH_ALL, env=env)
 
     assert len(materialized(launch.stdout + launch.stderr)) == 10
     assert_one_runs_data(project, env)

@@ -789,7 +789,14 @@ def dbt_manifest(path: Path, models: int) -> None:
 
 
 def bench_load(
-    models: int, repeat: int, workdir: Path, package: str, timeout: float, base_env: dict[str, str]
+    models: int,
+    repeat: int,
+    workdir: Path,
+    package: str,
+    timeout: float,
+    base_env: dict[str, str],
+    *,
+    with_dbt: bool = True,
 ) -> dict[str, Any]:
     """Load at `models`: ours, the bare multi-asset floor, dagster-dbt, `import dagster`."""
     folder = workdir / f"load_{models}"
@@ -829,7 +836,7 @@ def bench_load(
     samples: dict[str, list[float]] = {}
     order = [("import_dagster", ""), ("load", str(folder)), ("floor_load", str(specs_json))]
     pythons = {name: sys.executable for name, _ in order}
-    dbt = dbt_python(workdir)
+    dbt = dbt_python(workdir) if with_dbt else None
     if dbt:
         dbt_manifest(folder / "manifest.json", models)
         order.append(("dbt_load", str(folder / "manifest.json")))
@@ -1053,6 +1060,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--workdir", type=Path, help="keep the generated projects here")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per subprocess")
+    parser.add_argument(
+        "--without-dbt",
+        action="store_true",
+        help="skip the dagster-dbt load (it installs dagster-dbt into an environment of its own)",
+    )
     options = parser.parse_args(arguments)
     package = find_package()
     temporary = None if options.workdir else tempfile.TemporaryDirectory(prefix="benchmark-")
@@ -1091,7 +1103,13 @@ def main(argv: list[str] | None = None) -> int:
         if options.load_size:
             print(f"... load at {options.load_size} models", file=sys.stderr, flush=True)
             report["load"] = bench_load(
-                options.load_size, options.repeat, workdir, package, options.timeout, env
+                options.load_size,
+                options.repeat,
+                workdir,
+                package,
+                options.timeout,
+                env,
+                with_dbt=not options.without_dbt,
             )
             save()
     finally:
