@@ -215,13 +215,15 @@ def test_postgres_connections_verify_the_server_by_default(
     combination: Combination, rendered: Callable
 ) -> None:
     project = rendered(combination)
-    prod = sqlmesh_config(project, {})["gateways"]["prod"]
+    # The gateway the deployments select (BigQuery renders define `prod` only when it is selected).
+    selected = {"SQLMESH_GATEWAY": "prod"}
+    prod = sqlmesh_config(project, selected)["gateways"]["prod"]
     assert prod["state_connection"]["sslmode"] == "verify-full"
-    override = sqlmesh_config(project, {"SQLMESH_STATE_SSLMODE": "disable"})
+    override = sqlmesh_config(project, {**selected, "SQLMESH_STATE_SSLMODE": "disable"})
     assert override["gateways"]["prod"]["state_connection"]["sslmode"] == "disable"
     if combination.warehouse == "postgres":
         assert prod["connection"]["sslmode"] == "verify-full"
-        override = sqlmesh_config(project, {"POSTGRES_SSLMODE": "verify-ca"})
+        override = sqlmesh_config(project, {**selected, "POSTGRES_SSLMODE": "verify-ca"})
         assert override["gateways"]["prod"]["connection"]["sslmode"] == "verify-ca"
     # The DuckDB gateways used locally and by the CI checks have no TLS to configure.
     assert "sslmode" not in str(sqlmesh_config(project, {})["gateways"]["local"])

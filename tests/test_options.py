@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from projects import Project, find_python
+from projects import Project, copy_project, find_python
 from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices, files_of
 
 pytestmark = pytest.mark.slow
@@ -88,14 +88,20 @@ def test_generated_checks_pass_without_credentials(
     combination: Combination,
     render_project: Callable[[Combination], Path],
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     for name in PRODUCTION_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    path = render_project(combination)
-    project = Project(
-        path=path,
-        package_name=path.name.replace("-", "_"),
-        python=find_python(combination.python_version),
+    rendered = render_project(combination)
+    # A copy: the session's render is shared with the render and secrets scans, which must see
+    # the project as cookiecutter wrote it, not the manifest and databases this test writes.
+    project = copy_project(
+        Project(
+            path=rendered,
+            package_name=rendered.name.replace("-", "_"),
+            python=find_python(combination.python_version),
+        ),
+        tmp_path,
     )
     sync, plan, launch = project.readme_commands()[:3]
     assert sync == "uv sync" and " plan prod " in plan and launch.startswith("uv run dg launch")
