@@ -7,9 +7,9 @@ the table does not know fails the test, so a new workflow step has to be classif
 
 The scenario is a new project's first pull request, then its merge:
 1. pull request opened: the `checks` job in a throwaway checkout (its ci.duckdb is scratch, as on
-   a CI runner); then `branch-deployment` (which ends with the data diff) and, once closed, `close` in the
-   "production" checkout,
-   whose ci.duckdb stands in for the production warehouse and SQLMesh state;
+   a CI runner); then `branch-deployment` (which ends with the data diff) and, once closed,
+   `close` in the "production" checkout, whose ci.duckdb stands in for the production warehouse
+   and SQLMesh state;
 2. push to main: `plan` -> `apply` -> `deploy` -> `materialize` in the same production checkout.
 Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
 

@@ -90,12 +90,7 @@ def _read_due_models(
     try:
         context = open_context(project, load=False, console=NoopConsole())
     except Exception as error:
-        busy = _busy_reason(error)
-        if busy:
-            return DueModels(environment, busy=busy)
-        if is_connection_error(error):
-            raise StateConnectionError(gateway, error) from masked_cause(error)
-        raise  # a bug, or SQLMesh's own error: surfaced as what it is
+        return _busy_or_raise(error, environment, gateway)
     try:
         try:
             stored = environment_snapshots(context, project, environment)
@@ -103,12 +98,7 @@ def _read_due_models(
         except SQLMeshIntegrationError:
             raise
         except Exception as error:
-            busy = _busy_reason(error)
-            if busy:
-                return DueModels(environment, busy=busy)
-            if is_connection_error(error):
-                raise StateConnectionError(gateway, error) from masked_cause(error)
-            raise
+            return _busy_or_raise(error, environment, gateway)
         return DueModels(
             environment,
             due=due,
@@ -118,6 +108,20 @@ def _read_due_models(
         )
     finally:
         context.close()
+
+
+def _busy_or_raise(error: Exception, environment: str, gateway: str) -> DueModels:
+    """A skip when another process holds the DuckDB file; otherwise the error, as what it is.
+
+    Raises:
+        StateConnectionError: the state database or warehouse could not be reached.
+    """
+    busy = _busy_reason(error)
+    if busy:
+        return DueModels(environment, busy=busy)
+    if is_connection_error(error):
+        raise StateConnectionError(gateway, error) from masked_cause(error)
+    raise error  # a bug, or SQLMesh's own error: surfaced as what it is
 
 
 def _due_intervals(
