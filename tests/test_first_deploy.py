@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from projects import Project, find_python
+from projects import Project, copy_project, find_python
 from rendering import Combination
 from test_ci_commands import classify, load_jobs
 from test_reliability import POSTGRES_DSN, postgres_sql
@@ -32,9 +32,13 @@ MARTS = {"marts.orders": 60, "marts.daily_revenue": 54, "marts.customers": 20}
 
 
 @pytest.fixture
-def project(render_project: Callable[[Combination], Path]) -> Project:
+def project(render_project: Callable[[Combination], Path], tmp_path: Path) -> Project:
     path = render_project(POSTGRES)
-    project = Project(path, path.name.replace("-", "_"), find_python(POSTGRES.python_version))
+    # A copy: the session's render is shared with the render and secrets scans, which must see
+    # the project as cookiecutter wrote it, not the lock file and manifest this test writes.
+    project = copy_project(
+        Project(path, path.name.replace("-", "_"), find_python(POSTGRES.python_version)), tmp_path
+    )
     project.run("uv sync")  # writes uv.lock, which the workflow's `uv sync --locked` needs
     return project
 
