@@ -1,9 +1,9 @@
-"""Session fixtures: every render happens once per session, and one installed default project.
+"""Session fixtures: every render happens once per test run, and one installed default project.
 
-`render_project(combination)` renders a combination on first use and returns the cached folder
-afterwards. `installed_project` is the output of the README's demo command (the defaults rendered,
-installed with `uv sync` and run through the quickstart); the end-to-end tests and the
-README-command tests use it. uv's cache is shared, so installs take seconds when warm.
+`render_project(combination)` renders a combination on first use (on any worker) and returns the
+same folder afterwards. `installed_project` is the output of the README's demo command (the
+defaults rendered, installed with `uv sync` and run through the quickstart); the end-to-end tests
+and the README-command tests use it. uv's cache is shared, so installs take seconds when warm.
 
 The suite runs on pytest-xdist workers (`tox.ini`). The demo runs once per test run, not once per
 worker: the first worker that needs it runs it under a file lock in the folder the workers share,
@@ -42,6 +42,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
     "kitchen_sink": ("tests/test_kitchen_sink.py",),  # the second test reads the first's data
 }
+# Slow tests on copies of the demo's project, longest first (node id prefixes; measured on 2
+# cores), so that no long test starts last on one worker while the other worker idles.
+LONGEST_FIRST: tuple[str, ...] = (
+    "tests/test_readme_commands.py::test_generated_readme_commands_on_a_copy",
+    "tests/test_benchmark.py",
+    "tests/test_ci_commands.py",
+    "tests/test_deploy_artifact.py",
+    "tests/test_kitchen_sink.py",
+)
 # Never in the shared sources: what installing and running the project made.
 _NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__")
 
@@ -67,6 +76,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadGroupScheduling
 
+    # Hand out work in the order of pytest_collection_modifyitems (xdist would start the scopes
+    # holding the most tests first, whatever they wait for).
+    config.option.loadscopereorder = False
+
     class GroupScheduling(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return group_of(nodeid) or nodeid
@@ -75,11 +88,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Checks the `installed` group is complete, and starts it first.
+    """Checks the `installed` group is complete, and orders the run so both workers end together.
 
-    Order: the `installed` group (the longest chain), then the other slow tests, then the fast
-    render and hook tests, which fill the workers' last minutes. (xdist also starts groups before
-    single tests.)
+    Order: the `installed` group (the demo, then what needs the project it made); the slow tests
+    that do not wait for the demo (they keep the other worker busy while it runs); the slow tests
+    working on copies of the demo's project, longest first (LONGEST_FIRST); then the fast render
+    and hook tests, which fill the workers' last minutes. The xdist scheduler keeps this order.
     """
     for item in items:
         uses_installed = "installed_project" in getattr(item, "fixturenames", ())
@@ -89,10 +103,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 "tests/conftest.py (or give it a copy with project_copy)."
             )
 
-    def rank(item: pytest.Item) -> int:
+    def rank(item: pytest.Item) -> tuple[int, int]:
         if group_of(item.nodeid) == "installed":
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
+            return (0, 0)
+        if not item.get_closest_marker("slow"):
+            return (3, 0)
+        if "installed_sources" not in getattr(item, "fixturenames", ()):
+            return (1, 0)
+        longest = [i for i, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)]
+        return (2, longest[0] if longest else len(LONGEST_FIRST))
 
     items.sort(key=rank)
 
@@ -132,14 +151,25 @@ def _readme_record(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def render_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Combination], Path]:
-    """Render a combination once per session; later calls return the same folder."""
+    """Render a combination once per test run; later calls, on any worker, return the same folder.
+
+    The first worker that needs a combination renders it under a file lock in the folder the
+    workers share; the others wait for it and reuse it. Renders are shared: copy, never change.
+    """
+    renders = _shared_directory(tmp_path_factory) / "renders"
+    renders.mkdir(exist_ok=True)
     cache: dict[Combination, Path] = {}
 
     def _render(combination: Combination) -> Path:
         if combination not in cache:
-            cache[combination] = render(
-                tmp_path_factory.mktemp(combination.id), combination.extra_context()
-            )
+            done = renders / f"{combination.id}.path"
+            with _exclusive(renders / f"{combination.id}.lock"):
+                if not done.exists():
+                    output = renders / combination.id
+                    shutil.rmtree(output, ignore_errors=True)  # a render that failed half-way
+                    path = render(output / "project", combination.extra_context())
+                    done.write_text(str(path))
+            cache[combination] = Path(done.read_text())
         return cache[combination]
 
     return _render
