@@ -3,7 +3,9 @@
 The template README's demo command is run here; its test command is the one .ci/run runs (checked
 below), i.e. the command that runs this suite. The generated README's commands are run on the
 installed default project unless another test of the run (the end-to-end tests, or the demo
-here, which runs the quickstart block) already ran them through `installed_project.run`.
+here, which runs the quickstart block) already ran them through `installed_project.run`. Those
+that only read the project's files (its own test suite, which works in temporary folders) or
+change them run on a copy of its sources instead, beside the tests of the installed project.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import readme
@@ -162,6 +166,11 @@ def _serve_until_ready(project: Project, command: str) -> None:
             print(output[-20000:])
 
 
+def _in_a_copy(project_copy: Project, command: str) -> None:
+    """The command on a copy of the installed project; `uv run` installs the copy first."""
+    project_copy.run(command)
+
+
 def _in_a_git_copy(project_copy: Project, command: str) -> None:
     """Commit hooks look at the files git knows and may fix files: run them on a fresh copy."""
     project_copy.run("git init -q && git add -A")
@@ -190,7 +199,7 @@ def _data_diff_in_a_copy(project_copy: Project, command: str) -> None:
 
 
 # The generated README's commands in README order ("<pkg>" stands for the package), with how to run
-# each; `_run` runs it in the installed default project.
+# each; `_run` runs it in the installed default project, the runners in ON_A_COPY on a copy.
 GENERATED = {
     "uv sync": _run,
     (
@@ -198,7 +207,7 @@ GENERATED = {
         " --skip-backfill"
     ): _run,
     "uv run dg launch --assets '*'": _run,
-    "uv run pytest": _run,
+    "uv run pytest": _in_a_copy,
     "uv run dg dev": _serve_until_ready,
     "uv run tox -e lint,sqlmesh": _run,
     "uv run pre-commit run --all-files": _in_a_git_copy,
@@ -208,15 +217,14 @@ GENERATED = {
     ): _data_diff_in_a_copy,
     "uv run sqlmesh-dagster pr-diff dev": _data_diff_in_a_copy,
 }
-# Runners that work on a fresh copy of the project instead of the installed one.
-ON_A_COPY = (_in_a_git_copy, _data_diff_in_a_copy)
+# Runners that work on a fresh copy of the project instead of the installed one. Each starts from
+# the demo's sources and runs what it needs itself (the data diff runs its whole block).
+ON_A_COPY = (_in_a_copy, _in_a_git_copy, _data_diff_in_a_copy)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pattern", list(GENERATED))
-def test_generated_readme_command(
-    pattern: str, installed_project: Project, request: pytest.FixtureRequest
-) -> None:
+@pytest.mark.parametrize("pattern", [p for p, run in GENERATED.items() if run not in ON_A_COPY])
+def test_generated_readme_command(pattern: str, installed_project: Project) -> None:
     installed = installed_project
     command = pattern.replace("<pkg>", installed.package_name)
     assert command in installed.readme_commands()
@@ -227,12 +235,34 @@ def test_generated_readme_command(
     for earlier in block[: block.index(command)]:
         if not readme.was_run(earlier):
             installed.run(earlier)
-    runner = GENERATED[pattern]
-    if runner in ON_A_COPY:
-        runner(request.getfixturevalue("project_copy"), command)
-    else:
-        runner(installed, command)
+    GENERATED[pattern](installed, command)
     assert readme.was_run(command)
+
+
+def _runs_on_a_copy() -> list[Any]:
+    """One run per runner in ON_A_COPY, with the README commands it covers (the data diff two)."""
+    patterns: dict[Callable[[Project, str], None], list[str]] = {}
+    for pattern, runner in GENERATED.items():
+        if runner in ON_A_COPY:
+            patterns.setdefault(runner, []).append(pattern)
+    return [
+        pytest.param(runner, covered, id=runner.__name__.strip("_"))
+        for runner, covered in patterns.items()
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("runner", "patterns"), _runs_on_a_copy())
+def test_generated_readme_commands_on_a_copy(
+    runner: Callable[[Project, str], None], patterns: list[str], project_copy: Project
+) -> None:
+    """Not in the `installed` group (conftest.py): they run beside the installed project's tests."""
+    commands = [pattern.replace("<pkg>", project_copy.package_name) for pattern in patterns]
+    assert set(commands) <= set(project_copy.readme_commands())
+    if all(readme.was_run(command) for command in commands):
+        return  # already run (and asserted on) by another test of this run
+    runner(project_copy, commands[0])
+    assert all(readme.was_run(command) for command in commands)
 
 
 def test_a_command_counts_only_once_its_test_passed(monkeypatch: pytest.MonkeyPatch) -> None:
