@@ -13,10 +13,12 @@ The scenario is a new project's first pull request, then its merge:
 2. push to main: `plan` -> `apply` -> `deploy` -> `materialize` in the same production checkout.
 Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
 
-Every step that does not need Dagster+ runs, the pre-commit and tox steps included (in a git
-repository, as Actions' checkout gives one: pre-commit checks the files git knows); the tox step
-runs the generated tests not marked slow, since the slow ones run once per test run as the generated
-README's `uv run pytest`.
+Every step that does not need Dagster+ runs (in a git repository, as Actions' checkout gives one),
+except what the generated README's commands already run once per test run on the same files
+(tests/test_readme_commands.py): the pre-commit step is its `uv run pre-commit run --all-files`
+on a git copy of the same project, and the tox step's `lint` environment its `uv run tox -e
+lint,sqlmesh`. The tox step builds its `py` environment from the lock and runs the generated tests
+not marked slow in it; the slow ones run as the README's `uv run pytest`.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ PR_ENVIRONMENT = f"pr_{PR_NUMBER}"
 # (pattern of a `run:` command, what to do): "run", "skip: <why>", or "local: <command>".
 STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/setup\.sh", "run"),
-    (r"uv run --frozen pre-commit run\b.*", "run"),
-    # tox's environments from the lock, ruff and mypy, and the fast tests; the slow generated tests
-    # run once per test run, as the generated README's `uv run pytest` (test_readme_commands.py).
-    (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py,lint -- -m 'not slow'"),
+    # Run once per test run as the generated README's commands (test_readme_commands.py): the
+    # hooks as its `uv run pre-commit run --all-files`, the `lint` environment (ruff, mypy) as its
+    # `uv run tox -e lint,sqlmesh`, the slow generated tests as its `uv run pytest`.
+    (r"uv run --frozen pre-commit run\b.*", "skip: the README's pre-commit run, on a git copy"),
+    (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py -- -m 'not slow'"),
     (r"bash scripts/ci/check-sqlmesh\.sh", "run"),
     (r"bash scripts/ci/check-definitions\.sh", "run"),
     (r"bash scripts/ci/plan-apply\.sh( prod)?", "run"),
