@@ -1,5 +1,9 @@
 """Smoke test of the generated project's benchmark script at its smallest size (no timing checks).
 
+Smallest: 3 models (one seed, one incremental and one full model: every kind the script generates,
+in two layers), one sample per measurement, 2 events per event sample (the per-event cost is the
+difference between 1 and 2), and the load compared at 3 models.
+
 The benchmark generates its synthetic SQLMesh projects in a temporary folder, so it must not create
 or touch the project's own `local.duckdb`. It runs in a copy of the installed project (with its own
 environment), so it can run beside the tests that use the installed project itself.
@@ -16,7 +20,10 @@ from projects import Project
 
 pytestmark = pytest.mark.slow
 
-PATH_ROW = re.compile(r"^\| (?P<label>[^|]+) \| 10 \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|$")
+MODELS = 3
+PATH_ROW = re.compile(
+    rf"^\| (?P<label>[^|]+) \| {MODELS} \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|$"
+)
 
 
 def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Path) -> None:
@@ -33,11 +40,11 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
             "python",
             "scripts/benchmark.py",
             "--models",
-            "10",
+            str(MODELS),
             "--load-size",
-            "10",
+            str(MODELS),
             "--events",
-            "5",
+            "2",
             "--repeat",
             "1",
             # dagster-dbt's environment of its own is installed only for the real measurement.
@@ -59,8 +66,8 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
     assert report["repeat"] == 1
     assert report["machine"]["cores"] >= 1
     (size,) = report["results"]
-    assert size["models"] == 10
-    assert size["shape"]["seeds"] + size["shape"]["incremental"] + size["shape"]["full"] == 10
+    assert size["models"] == MODELS
+    assert size["shape"] == {"seeds": 1, "incremental": 1, "full": 1, "layers": 2}
     medians = size["median_s"]
     assert {"sqlmesh_run", "sqlmesh_idle", "launch_sqlite_run", "launch_sqlite_idle"} <= set(
         medians
