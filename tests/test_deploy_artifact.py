@@ -3,8 +3,9 @@
 Serverless: the wheel is built the way `dg plus deploy` builds the source of a PEX deploy (the
 project's build backend), installed into a fresh virtualenv in another folder, and the definitions
 are loaded from there. Hybrid: the Dockerfile's instructions are replayed without a Docker engine
-(its COPY on the filtered build context, its RUN commands with its ENV, /opt mapped into a temporary
-folder), and the definitions are loaded from the virtualenv it builds.
+(its COPY on the filtered build context, its RUN commands with its ENV but for two install settings,
+see REPLAY_ENV; /opt mapped into a temporary folder), and the definitions are loaded from the
+virtualenv it builds.
 
 Run alone with `pytest tests/test_deploy_artifact.py`.
 """
@@ -29,6 +30,11 @@ from rendering import DEFAULT, Combination
 pytestmark = pytest.mark.slow
 
 HYBRID = Combination(DEFAULT.python_version, DEFAULT.warehouse, "hybrid")
+# The image's install settings that only cost time in the replay: copying every package out of uv's
+# cache (an image has no cache to link to) and compiling all their byte code (for a faster first
+# start). Replayed, packages are linked from the cache and compiled when imported; what is
+# installed, and what the assertions read, is the same.
+REPLAY_ENV = {"UV_LINK_MODE": "hardlink", "UV_COMPILE_BYTECODE": "0"}
 # Files SQLMesh or the tools write into the project folder that are not part of it.
 NOT_SOURCE = (".dagster", "logs", "__pycache__", ".cache")
 
@@ -203,7 +209,7 @@ class DockerBuild:
             if re.match(r"useradd\b", value):
                 self.skipped.append(value)  # never add users to this machine
                 return
-            env = {**self.env, "UV_PYTHON": self.python}
+            env = {**self.env, **REPLAY_ENV, "UV_PYTHON": self.python}
             run(["bash", "-euo", "pipefail", "-c", self.path(value)], cwd=self.workdir, env=env)
         else:
             raise AssertionError(f"the replay does not know the {keyword} instruction")
