@@ -51,6 +51,7 @@ MARTS = {"marts.orders", "marts.daily_revenue", "marts.customers"}
 def test_full_run_materializes_every_model_and_fills_every_interval(
     applied_sample: SampleProject,
 ) -> None:
+    """Exactly the models: the external source (`raw/exchange_rates`) is never materialized."""
     sample = applied_sample
     assert sample.missing_intervals().keys() >= MARTS
 
@@ -270,10 +271,7 @@ def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) 
     assert (
         dg_key("raw/exchange_rates") in graph.get(dg_key("staging/stg_exchange_rates")).parent_keys
     )
-
-    sample.plan()
-    result = sample.materialize()
-    assert "raw/exchange_rates" not in materialized_keys(result)
+    # A run of every asset never materializes it: test_full_run_... checks the exact set.
 
 
 def test_custom_translator_changes_keys_and_groups(applied_sample: SampleProject) -> None:
