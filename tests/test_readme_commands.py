@@ -25,14 +25,10 @@ from typing import Any
 import pytest
 import readme
 from projects import Project, project_env
-from rendering import DEFAULT, TEMPLATE_DIR, render
+from rendering import DEFAULT, TEMPLATE_DIR
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
 TEST_COMMAND = "bash scripts/test.sh"
-
-
-def _generated_readme_commands(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    return readme.commands(render(tmp_path_factory.mktemp("readme")) / "README.md")
 
 
 def test_template_readme_has_exactly_the_two_setup_commands() -> None:
@@ -57,11 +53,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "bash .ci/run" in (TEMPLATE_DIR / ".github" / "workflows" / "ci.yml").read_text()
 
 
-def test_generated_readme_commands_are_all_known(tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_generated_readme_commands_are_all_known(default_project: Path) -> None:
     """A new README command fails here until it is given a runner in GENERATED below."""
     commands = [
         re.sub(r"src/\w+/sqlmesh_project", "src/<pkg>/sqlmesh_project", c)
-        for c in _generated_readme_commands(tmp_path_factory)
+        for c in readme.commands(default_project / "README.md")
     ]
     assert commands == list(GENERATED)
 
