@@ -19,9 +19,9 @@ The defaults (MotherDuck) are not repeated here: the demo runs their quickstart,
 tests/test_ci_commands.py their `checks` job and tests/test_readme_commands.py their whole test
 suite. The slow generated tests run only there: they drive the integration on the local DuckDB
 gateway, and the integration, the tests and the local gateway are the same files in every render
-(checked below), so they run once per Python version: they depend on the interpreter, not on the
-warehouse (they never load the project's settings). uv's cache is shared, so each install takes
-seconds.
+(checked below). The fast ones run here once per Python version: they depend on the interpreter,
+not on the warehouse (they never load the project's settings). uv's cache is shared, so each
+install takes seconds.
 
 One render runs the quickstart's plan from inside the SQLMesh project folder (`cd ... && sqlmesh
 plan`, as SQLMesh users do) and Dagster from the repository root: they must use one database.
