@@ -163,8 +163,12 @@ def _serve_until_ready(project: Project, command: str) -> None:
 
 
 def _in_a_copy(project_copy: Project, command: str) -> None:
-    """The command on a copy of the installed project; `uv run` installs the copy first."""
-    project_copy.run(command)
+    """The command on a copy of the installed project; `uv run` installs the copy first.
+
+    The project's whole test suite is the longest command: on a loaded machine it takes well over
+    the 20 minutes `run` allows by default.
+    """
+    project_copy.run(command, timeout=3600)
 
 
 def _in_a_git_copy(project_copy: Project, command: str) -> None:
