@@ -101,6 +101,26 @@ def test_only_the_models_still_due_are_requested(
     assert requested_keys(tick(sample, instance)) == MARTS
 
 
+def test_a_tick_after_a_plan_reads_the_new_snapshots(
+    applied_sample: SampleProject, instance: dg.DagsterInstance
+) -> None:
+    """Ticks keep the snapshots they loaded (re-reading intervals) until a plan changes them."""
+    sample = applied_sample
+    assert sample.materialize().success
+    assert not tick(sample, instance).run_requests  # the code server now holds the snapshots
+
+    customers = sample.models_dir / "marts" / "customers.sql"
+    customers.write_text(
+        customers.read_text().replace(
+            "\nSELECT\n", "\nSELECT\n  1 AS revision, /* A new column. */\n", 1
+        )
+    )
+    sample.plan(skip_tests=True)  # a new version of marts.customers (not backfilled)
+
+    assert set(sample.missing_intervals()) == {"marts.customers"}
+    assert requested_keys(tick(sample, instance)) == {"marts/customers"}
+
+
 def test_a_run_holding_the_lock_file_skips_the_tick(
     applied_sample: SampleProject, instance: dg.DagsterInstance
 ) -> None:

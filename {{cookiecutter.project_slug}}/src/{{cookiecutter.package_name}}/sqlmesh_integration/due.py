@@ -8,6 +8,10 @@ The due-driven sensor (`automation.py`) calls :func:`find_due_models` on each ti
 - `Scheduler.batch_intervals`, which evaluates the models' signals and holds back intervals
   whose upstream intervals are not ready.
 
+A code server evaluates the sensor again and again: the snapshots it loaded are kept in the process,
+and a tick whose environment still holds the same snapshots re-reads only their intervals (one
+query) instead of loading and deserializing every model again.
+
 Only reads are issued. A local DuckDB file is open only while this read lasts (DuckDB lets one
 process open a file), under the lock file runs take, without waiting for it: when a run holds the
 file, the tick is skipped with a reason instead of failing or waiting, and a run that starts during
@@ -16,6 +20,7 @@ the read waits for it (runs wait for the lock).
 
 from __future__ import annotations
 
+import threading
 import typing as t
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +38,7 @@ from .context import (
     open_context,
 )
 from .errors import (
+    EnvironmentNotFoundError,
     RunLockTimeoutError,
     SQLMeshIntegrationError,
     StateConnectionError,
@@ -40,10 +46,25 @@ from .errors import (
 )
 from .locking import database_lock
 from .project import SQLMeshProject
-from .runner import environment_snapshots
 
 if t.TYPE_CHECKING:
+    from sqlmesh.core.context import Context
+    from sqlmesh.core.environment import Environment
     from sqlmesh.core.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class _LoadedSnapshots:
+    """Snapshots an earlier tick loaded, with the identifiers of the environment they came from."""
+
+    identifiers: frozenset[str]
+    snapshots: dict[str, Snapshot]
+
+
+# By (project folder, gateway, environment). Ticks of one sensor never overlap; the lock keeps two
+# sensors on one project from refreshing the same snapshots at once.
+_loaded: dict[tuple[str, str, str], _LoadedSnapshots] = {}
+_loaded_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -93,8 +114,14 @@ def _read_due_models(
         return _busy_or_raise(error, environment, gateway)
     try:
         try:
-            stored = environment_snapshots(context, project, environment)
-            due = _due_intervals(context, environment, stored, execution_time)
+            stored_environment = context.state_reader.get_environment(environment)
+            if stored_environment is None:
+                raise EnvironmentNotFoundError(environment, project.plan_command(environment))
+            with _loaded_lock:
+                stored = _environment_snapshots(
+                    context, (str(project.project_dir), gateway, environment), stored_environment
+                )
+                due = _due_intervals(context, stored_environment, stored, execution_time)
         except SQLMeshIntegrationError:
             raise
         except Exception as error:
@@ -124,9 +151,38 @@ def _busy_or_raise(error: Exception, environment: str, gateway: str) -> DueModel
     raise error  # a bug, or SQLMesh's own error: surfaced as what it is
 
 
+def _environment_snapshots(
+    context: Context, key: tuple[str, str, str], environment: Environment
+) -> dict[str, Snapshot]:
+    """The environment's snapshots with their current intervals, by model name.
+
+    Loaded whole the first time and whenever the environment holds other snapshots (a plan was
+    applied); otherwise the snapshots of the last tick, with their intervals read again.
+    """
+    identifiers = frozenset(info.snapshot_id.identifier for info in environment.snapshots)
+    loaded = _loaded.get(key)
+    if loaded is not None and loaded.identifiers == identifiers:
+        for snapshot in loaded.snapshots.values():
+            # Read again from the interval records, as a fresh load would.
+            snapshot.pending_restatement_intervals = []
+        context.state_reader.refresh_snapshot_intervals(list(loaded.snapshots.values()))
+        return loaded.snapshots
+    snapshots = context.state_reader.get_snapshots(environment.snapshots)
+    stored = {snapshot.name: snapshot for snapshot in snapshots.values()}
+    # Auto-restatement moves a snapshot's next restatement time in memory on every tick (and
+    # `sqlmesh run` moves it in the state): such environments are loaded whole on every tick.
+    if not any(
+        snapshot.is_model and snapshot.model.auto_restatement_cron for snapshot in stored.values()
+    ):
+        _loaded[key] = _LoadedSnapshots(identifiers, stored)
+    else:
+        _loaded.pop(key, None)
+    return stored
+
+
 def _due_intervals(
-    context: t.Any,
-    environment: str,
+    context: Context,
+    environment: Environment,
     stored: Mapping[str, Snapshot],
     execution_time: datetime | None,
 ) -> dict[str, str]:
@@ -135,7 +191,7 @@ def _due_intervals(
         return {}
     now = execution_time or datetime.now(UTC)
     scheduler = context.create_scheduler(stored.values(), context.snapshot_evaluator)
-    is_prod = environment.lower() == sqlmesh_constants.PROD
+    is_prod = environment.name.lower() == sqlmesh_constants.PROD
     if is_prod:
         # In memory only: `sqlmesh run` writes these to the state when it runs them.
         apply_auto_restatements(scheduler.snapshots, now)
@@ -149,8 +205,7 @@ def _due_intervals(
     )
     if not missing:
         return {}
-    naming_info = context.state_reader.get_environment(environment).naming_info
-    ready = scheduler.batch_intervals(missing, deployability_index, naming_info)
+    ready = scheduler.batch_intervals(missing, deployability_index, environment.naming_info)
     return {
         snapshot.name: _iso(max(end for _, end in batches))
         for snapshot, batches in ready.items()
