@@ -35,6 +35,7 @@ RATES = SQLMeshExternalTable(
 )
 STAGING = model("stg_orders", "staging")
 ORDERS = model(
+    interval_unit="day",
     depends_on=(STAGING.name, RATES.name),
     column_lineage={
         "order_id": ((STAGING.name, "order_id"),),
@@ -96,9 +97,9 @@ def test_no_lineage_metadata_when_nothing_was_traced() -> None:
 
 def test_views_are_not_counted_and_seeds_have_no_freshness() -> None:
     specs = specs_by_key(
-        model("v", "staging", kind="VIEW"),
-        model("raw_orders", "seeds", kind="SEED"),
-        model("ended", "marts", end="2024-01-01"),
+        model("v", "staging", kind="VIEW", interval_unit="day"),
+        model("raw_orders", "seeds", kind="SEED", interval_unit="day"),
+        model("ended", "marts", end="2024-01-01", interval_unit="day"),
     )
 
     assert METADATA_FETCH_ROW_COUNT not in specs["staging/v"].metadata

@@ -110,14 +110,14 @@ def code_reference(
 ) -> dg.CodeReferencesMetadataValue:
     """The asset's link to its model file: on GitHub when deployed (see above), else local."""
     url = git_file_url(repository, file_path, env)
-    reference: dg.UrlCodeReference | dg.LocalFileCodeReference = (
-        dg.UrlCodeReference(url=url, label=CODE_REFERENCE_LABEL)
-        if url
-        else dg.LocalFileCodeReference(
-            file_path=str(project_dir / file_path), label=CODE_REFERENCE_LABEL
-        )
-    )
     with warnings.catch_warnings():
         # Code references are a beta API: one warning per asset would flood every load's output.
         warnings.simplefilter("ignore", dg.BetaWarning)
+        reference: dg.UrlCodeReference | dg.LocalFileCodeReference = (
+            dg.UrlCodeReference(url=url, label=CODE_REFERENCE_LABEL)
+            if url
+            else dg.LocalFileCodeReference(
+                file_path=str(project_dir / file_path), label=CODE_REFERENCE_LABEL
+            )
+        )
         return dg.CodeReferencesMetadataValue(code_references=[reference])

@@ -21,15 +21,15 @@ from .specs import (
     NODE_MODEL,
 )
 from .targets import CheckTarget, ModelTarget, Selection
-
-# Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
-# reads column lineage from the latest materialization, as dagster-dbt emits it.
-MATERIALIZATION_METADATA_KEYS = ("dagster/column_lineage",)
 from .translator import (
     METADATA_FETCH_ROW_COUNT,
     METADATA_MODEL_NAME,
     METADATA_SNAPSHOT_IDENTIFIER,
 )
+
+# Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
+# reads column lineage from the latest materialization, as dagster-dbt emits it.
+MATERIALIZATION_METADATA_KEYS = ("dagster/column_lineage",)
 
 
 class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
