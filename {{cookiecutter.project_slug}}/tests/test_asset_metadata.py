@@ -59,12 +59,14 @@ def test_column_lineage_names_upstream_assets_by_their_keys() -> None:
         def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
             return super().get_asset_key(model).with_prefix("warehouse")
 
-    lineage = specs_by_key(STAGING, ORDERS, translator=Prefixed())["warehouse/marts/orders"].metadata[
-        "dagster/column_lineage"
-    ]
+    lineage = specs_by_key(STAGING, ORDERS, translator=Prefixed())[
+        "warehouse/marts/orders"
+    ].metadata["dagster/column_lineage"]
 
     assert lineage.deps_by_column == {
-        "order_id": [dg.TableColumnDep(dg.AssetKey(["warehouse", "staging", "stg_orders"]), "order_id")],
+        "order_id": [
+            dg.TableColumnDep(dg.AssetKey(["warehouse", "staging", "stg_orders"]), "order_id")
+        ],
         "amount_usd": [
             dg.TableColumnDep(dg.AssetKey(["raw", "exchange_rates"]), "usd_per_unit"),
             dg.TableColumnDep(dg.AssetKey(["warehouse", "staging", "stg_orders"]), "amount"),
@@ -117,16 +119,30 @@ def test_views_are_not_counted_and_seeds_have_no_freshness() -> None:
         # An hourly model cannot be two hours late for one hour: the grace is capped.
         ("0 * * * *", "hour", timedelta(hours=2), "0 * * * *", timedelta(hours=1)),
         ("*/5 * * * *", "five_minute", timedelta(hours=1), "*/5 * * * *", timedelta(minutes=5)),
-        ("*/15 * * * *", "quarter_hour", timedelta(minutes=5), "5,20,35,50 * * * *", timedelta(minutes=5)),
+        (
+            "*/15 * * * *",
+            "quarter_hour",
+            timedelta(minutes=5),
+            "5,20,35,50 * * * *",
+            timedelta(minutes=5),
+        ),
         ("0 0 1 * *", "month", timedelta(hours=3), "0 3 1 * *", timedelta(hours=3)),
         ("0 0 * * 0", "day", timedelta(hours=1), "0 1 * * 0", timedelta(hours=1)),
         ("30 23 * * *", "day", timedelta(hours=1), "30 0 * * *", timedelta(hours=1)),
         ("15 2 * * 1-5", "day", timedelta(minutes=30), "45 2 * * 1-5", timedelta(minutes=30)),
     ],
     ids=[
-        "daily", "daily-at-6", "hourly", "hourly-capped", "five-minute", "quarter-hour", "monthly", "weekly",
-        "daily-past-midnight", "weekdays",
-    ],  # fmt: skip
+        "daily",
+        "daily-at-6",
+        "hourly",
+        "hourly-capped",
+        "five-minute",
+        "quarter-hour",
+        "monthly",
+        "weekly",
+        "daily-past-midnight",
+        "weekdays",
+    ],
 )
 def test_cron_freshness_policy(
     cron: str, unit: str, grace: timedelta, deadline: str, window: timedelta
@@ -136,7 +152,10 @@ def test_cron_freshness_policy(
     assert isinstance(policy, CronFreshnessPolicy)
     # `*/5` shifted by its own 5 minutes is the same ticks, written as a list.
     fives = ",".join(str(minute) for minute in range(0, 60, 5))
-    assert (policy.deadline_cron, policy.lower_bound_delta) == (deadline.replace("*/5", fives), window)
+    assert (policy.deadline_cron, policy.lower_bound_delta) == (
+        deadline.replace("*/5", fives),
+        window,
+    )
     assert policy.timezone == "UTC"
 
 
@@ -163,11 +182,18 @@ def test_aliases_are_expanded_before_the_shift() -> None:
     assert spec.freshness_policy.deadline_cron == "0 * * * *"
 
 
+DAGSTER_PLUS_GIT_VARIABLES = (
+    "DAGSTER_CLOUD_DEPLOYMENT_NAME",
+    "DAGSTER_CLOUD_GIT_URL",
+    "DAGSTER_CLOUD_GIT_SHA",
+    "DAGSTER_CLOUD_GIT_BRANCH",
+)
+
+
 def code_link(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], repository: SQLMeshSourceRepository | None
 ) -> dg.UrlCodeReference | dg.LocalFileCodeReference:
-    for name in ("DAGSTER_CLOUD_DEPLOYMENT_NAME", "DAGSTER_CLOUD_GIT_URL", "DAGSTER_CLOUD_GIT_SHA",
-                 "DAGSTER_CLOUD_GIT_BRANCH"):  # fmt: skip
+    for name in DAGSTER_PLUS_GIT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -26,7 +26,6 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     project_fingerprint,
     read_manifest,
 )
-
 from {{ cookiecutter.package_name }}.sqlmesh_integration.targets import display_name
 
 from .support import SampleProject

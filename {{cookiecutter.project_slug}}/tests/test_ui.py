@@ -94,8 +94,10 @@ def webserver(
     )
     port = _free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-f", str(location)]
-        + ["-h", "127.0.0.1", "-p", str(port)],
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            *("-f", str(location), "-h", "127.0.0.1", "-p", str(port)),
+        ],
         cwd=tmp_path,
         env={**os.environ, "SQLMESH_MANIFEST_REFRESH": "never"},
         stdout=subprocess.PIPE,
@@ -128,7 +130,9 @@ def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
         "lowerBoundDeltaSeconds": 3600,
         "timezone": "UTC",
     }
-    checks = {check["name"]: check["blocking"] for check in customers["assetChecksOrError"]["checks"]}
+    checks = {
+        check["name"]: check["blocking"] for check in customers["assetChecksOrError"]["checks"]
+    }
     assert checks["unique_values"] and not checks["match_like_pattern_list_non_blocking"]
     lineage = column_lineage(customers)
     assert lineage["full_name"] == [("staging/stg_customers", "full_name")]
