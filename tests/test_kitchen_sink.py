@@ -114,6 +114,12 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
     # The metadata counts what it names: a batch of 7 daily intervals is 7 intervals.
     for name in models:
         assert materialized[asset_key(name)]["sqlmesh/interval_count"] == added[name], name
+    # Row counts are the engine's: `COUNT(*)` of each table it wrote (a view holds none), and no
+    # `rows_processed`, which DuckDB does not report.
+    for name in models:
+        metadata = materialized[asset_key(name)]
+        assert ("dagster/row_count" in metadata) == (after[name]["kind"] != "VIEW"), name
+        assert "sqlmesh/rows_processed" not in metadata, name
     days = materialized["staging/days"]
     assert (days["sqlmesh/interval_count"], days["sqlmesh/batch_count"]) == (7, 1)
     assert materialized["staging/hours"]["sqlmesh/interval_count"] >= 24
@@ -157,3 +163,29 @@ def test_checks_alone_audit_filled_intervals_and_materialize_nothing(
         for audit in node["audits"]
     )
     assert Counter((check["asset"], check["check"]) for check in run["checks"]) == expected
+
+
+def test_column_lineage_is_traced_where_sqlmesh_can_and_omitted_elsewhere(
+    kitchen_sink: Project,
+) -> None:
+    path = kitchen_sink.sqlmesh_project / ".dagster" / "manifest.json"
+    if not path.exists():  # prepared when an earlier test loaded the definitions
+        kitchen_sink.run("uv run --no-sync sqlmesh-dagster prepare")
+    manifest = json.loads(path.read_text())
+    lineage = {
+        asset_key(model["name"]): {
+            column: sorted((asset_key(upstream), name) for upstream, name in sources)
+            for column, sources in model["column_lineage"].items()
+        }
+        for model in manifest["models"]
+    }
+
+    assert lineage["marts/scored_customers"] == {}  # a Python model: no query to trace
+    assert lineage["seeds/customers"] == {}
+    # A blueprint, reading an external table; the literal column has no lineage.
+    assert lineage["marts/customers_eu"] == {
+        "customer_id": [("seeds/customers", "customer_id")],
+        "currency_label": [("raw/currencies", "label")],
+    }
+    # Another dialect: traced through its `::` cast.
+    assert lineage["staging/postgres_style"]["customer_name"] == [("seeds/customers", "name")]

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     project_fingerprint,
     read_manifest,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.targets import display_name
 
 from .support import SampleProject
 
@@ -202,3 +203,32 @@ def test_a_bug_while_refreshing_is_raised_not_hidden_behind_the_last_manifest(
 
 def refreshed_name(manifest: Manifest, table: str) -> str:
     return next(model.name for model in manifest.models if model.table == table)
+
+
+def test_column_lineage_is_traced_when_the_manifest_is_prepared(
+    applied_sample: SampleProject,
+) -> None:
+    manifest = load_manifest(applied_sample.project)
+    lineage = {
+        model.view_name: {
+            column: {(display_name(upstream), name) for upstream, name in sources}
+            for column, sources in model.column_lineage.items()
+        }
+        for model in manifest.models
+    }
+
+    customers = lineage["marts.customers"]
+    assert customers["full_name"] == {("staging.stg_customers", "full_name")}
+    assert customers["lifetime_value_usd"] == {
+        ("marts.orders", "amount_usd"),
+        ("marts.orders", "is_returned"),
+    }
+    assert lineage["staging.stg_customers"]["full_name"] == {
+        ("seeds.raw_customers", "first_name"),
+        ("seeds.raw_customers", "last_name"),
+    }
+    # Through to the external source.
+    assert lineage["staging.stg_exchange_rates"]["usd_per_unit"] == {
+        ("raw.exchange_rates", "usd_per_unit")
+    }
+    assert lineage["seeds.raw_customers"] == {}  # a seed reads a file, not a table

@@ -7,6 +7,11 @@ per-model bookkeeping and, when a model's last batch succeeds, puts a `Materiali
 `AssetCheckResult`s on a queue that the Dagster step drains while SQLMesh keeps running. Nothing is
 reported that SQLMesh did not report: a model is materialized only when every batch it was due for
 evaluated successfully, and an audit is reported only when SQLMesh ran it.
+
+Row counts are what the engine says, never estimated: `sqlmesh/rows_processed` is SQLMesh's own
+count of the rows its statements wrote, on engines that report one (Snowflake, BigQuery, Postgres…;
+DuckDB does not, so it is absent there); `dagster/row_count` is the rows in the model's table after
+its run, from a `COUNT(*)` through the environment's view (`row_counter`), omitted if it fails.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import queue
 import re
 import threading
 import typing as t
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -72,6 +77,8 @@ class RunFinished:
 
 
 DagsterEvent = dg.MaterializeResult[t.Any] | dg.AssetCheckResult
+# Counts a model's rows in an environment (SQLMesh's EnvironmentNamingInfo); None if unknown.
+RowCounter = Callable[["Snapshot", t.Any], int | None]
 
 
 class DagsterEventConsole(NoopConsole):
@@ -81,12 +88,22 @@ class DagsterEventConsole(NoopConsole):
         targets: The selected models by SQLMesh name; models SQLMesh runs outside it are not
             reported.
         environment: The SQLMesh environment, for metadata.
+        row_counter: Counts a finished model's rows (for targets with `fetch_row_count`); set by
+            the runner once the context is open. Called on SQLMesh's evaluating thread, so it
+            uses that thread's connection.
     """
 
-    def __init__(self, targets: Mapping[str, ModelTarget], environment: str) -> None:
+    def __init__(
+        self,
+        targets: Mapping[str, ModelTarget],
+        environment: str,
+        row_counter: RowCounter | None = None,
+    ) -> None:
         super().__init__()
         self.targets = dict(targets)
         self.environment = environment
+        self.row_counter = row_counter
+        self.environment_naming_info: t.Any = None
         self.events: queue.Queue[DagsterEvent | RunFinished] = queue.Queue()
         self.progress: dict[str, ModelProgress] = {}
         self.failures: dict[str, ModelFailure] = {}
@@ -104,6 +121,7 @@ class DagsterEventConsole(NoopConsole):
         audit_only: bool = False,
     ) -> None:
         """Records which models are due, and how many batches each has."""
+        self.environment_naming_info = environment_naming_info
         with self._lock:
             for snapshot, intervals in batched_intervals.items():
                 if snapshot.name in self.targets:
@@ -142,10 +160,15 @@ class DagsterEventConsole(NoopConsole):
             rows = getattr(execution_stats, "total_rows_processed", None)
             if rows is not None:
                 progress.rows_processed = (progress.rows_processed or 0) + int(rows)
-            if len(progress.intervals) == progress.planned_batches and not progress.failed:
-                progress.reported = True
-                for event in self._model_events(self.targets[snapshot.name], progress):
-                    self.events.put(event)
+            finished = len(progress.intervals) == progress.planned_batches
+            if not finished or progress.failed:
+                return
+            progress.reported = True
+        # Outside the lock: counting rows queries the engine while other models evaluate.
+        target = self.targets[snapshot.name]
+        row_count = self._row_count(target, snapshot)
+        for event in self._model_events(target, progress, row_count):
+            self.events.put(event)
 
     def log_warning(self, short_message: str, long_message: str | None = None) -> None:
         """Records a non-blocking audit failure for the current model; logs every warning."""
@@ -209,12 +232,26 @@ class DagsterEventConsole(NoopConsole):
                 results.append(_check_result(target, check, count, dg.AssetCheckSeverity.ERROR))
         return results
 
-    def _model_events(self, target: ModelTarget, progress: ModelProgress) -> list[DagsterEvent]:
+    def _row_count(self, target: ModelTarget, snapshot: Snapshot) -> int | None:
+        if not (target.materialize and target.fetch_row_count and self.row_counter):
+            return None
+        try:
+            return self.row_counter(snapshot, self.environment_naming_info)
+        except Exception as error:  # metadata only: a failed count never fails a model that ran
+            logger.warning(
+                "Could not count the rows of %s: %s", target.model_name, first_line(error)
+            )
+            return None
+
+    def _model_events(
+        self, target: ModelTarget, progress: ModelProgress, row_count: int | None = None
+    ) -> list[DagsterEvent]:
         if not target.materialize:
             return list(self._audit_results(target, progress))  # a node that only audits
         snapshot = progress.snapshot
         intervals = sorted(progress.intervals)
         metadata: dict[str, t.Any] = {
+            **target.materialization_metadata,
             "sqlmesh/environment": self.environment,
             "sqlmesh/snapshot_version": snapshot.version,
             "sqlmesh/physical_table": snapshot.table_name(),
@@ -228,6 +265,8 @@ class DagsterEventConsole(NoopConsole):
         }
         if progress.rows_processed is not None:
             metadata["sqlmesh/rows_processed"] = progress.rows_processed
+        if row_count is not None:
+            metadata["dagster/row_count"] = row_count
         events: list[DagsterEvent] = [
             dg.MaterializeResult(
                 asset_key=target.asset_key,

@@ -32,7 +32,7 @@ from .project import SQLMeshProject, is_deployment
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3
 RefreshMode = Literal["auto", "always", "never"]
 
 
@@ -54,6 +54,11 @@ class SQLMeshAudit:
     arguments: Mapping[str, str] = field(default_factory=dict)
 
 
+# Column lineage of a model: each traced column with the upstream columns it reads, as
+# (SQLMesh name of the upstream model or external table, column name) pairs.
+ColumnLineage = Mapping[str, tuple[tuple[str, str], ...]]
+
+
 @dataclass(frozen=True)
 class SQLMeshModel:
     """What the asset definitions need of one SQLMesh model.
@@ -72,6 +77,8 @@ class SQLMeshModel:
     cron: str
     interval_unit: str | None = None
     start: str | None = None
+    end: str | None = None
+    cron_tz: str | None = None
     description: str | None = None
     owner: str | None = None
     tags: tuple[str, ...] = ()
@@ -84,6 +91,7 @@ class SQLMeshModel:
     snapshot_identifier: str = ""
     snapshot_version: str = ""
     physical_table: str | None = None
+    column_lineage: ColumnLineage = field(default_factory=dict)
 
     @property
     def is_embedded(self) -> bool:
@@ -134,6 +142,23 @@ class SQLMeshStandaloneAudit:
 
 
 @dataclass(frozen=True)
+class SQLMeshSourceRepository:
+    """Where the SQLMesh project sits in its git repository, recorded when the manifest is prepared.
+
+    Attributes:
+        project_path: The project folder relative to the repository root
+            (`src/pkg/sqlmesh_project`); a deployed package has no repository around it to ask.
+        url: The repository's web address when known at prepare time (GitHub Actions sets
+            `GITHUB_SERVER_URL` and `GITHUB_REPOSITORY`).
+        revision: The commit prepared (`DEPLOY_COMMIT_SHA`, else `GITHUB_SHA`), when known.
+    """
+
+    project_path: str
+    url: str | None = None
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     """The prepared description of a SQLMesh project.
 
@@ -149,6 +174,7 @@ class Manifest:
     models: tuple[SQLMeshModel, ...]
     external_tables: tuple[SQLMeshExternalTable, ...] = ()
     standalone_audits: tuple[SQLMeshStandaloneAudit, ...] = ()
+    repository: SQLMeshSourceRepository | None = None
     format: int = MANIFEST_FORMAT
 
     def model(self, name: str) -> SQLMeshModel:
@@ -189,6 +215,9 @@ class Manifest:
             standalone_audits=tuple(
                 SQLMeshStandaloneAudit(**{**item, "depends_on": tuple(item["depends_on"])})
                 for item in data["standalone_audits"]
+            ),
+            repository=(
+                SQLMeshSourceRepository(**data["repository"]) if data.get("repository") else None
             ),
         )
 
@@ -302,5 +331,9 @@ def _model_from_dict(data: dict[str, Any]) -> SQLMeshModel:
             "depends_on": tuple(data["depends_on"]),
             "columns": tuple(SQLMeshColumn(**column) for column in data["columns"]),
             "audits": tuple(SQLMeshAudit(**audit) for audit in data["audits"]),
+            "column_lineage": {
+                column: tuple((upstream, name) for upstream, name in sources)
+                for column, sources in data["column_lineage"].items()
+            },
         }
     )

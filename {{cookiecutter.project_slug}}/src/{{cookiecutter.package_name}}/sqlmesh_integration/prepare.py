@@ -17,8 +17,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlmesh.utils.errors import SQLMeshError
 
+from .code_references import source_repository
 from .context import duckdb_database_path, is_connection_error, load_config, open_context
 from .errors import ProjectLoadError, mask_secrets, masked_cause
+from .lineage import model_column_lineage
 from .manifest import (
     Manifest,
     SQLMeshAudit,
@@ -69,7 +71,7 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
         connection = config.get_gateway(gateway).connection
         engine = connection.type_ if connection is not None else context.engine_adapter.dialect
         models = [
-            _model_entry(project, context.models[name], snapshots[name], context.config.dialect)
+            _model_entry(project, context, context.models[name], snapshots[name])
             for name in context.dag.sorted
             if name in context.models and not context.models[name].kind.is_external
         ]
@@ -85,6 +87,7 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
                 _external_tables(project, context, snapshots, {model.name for model in models})
             ),
             standalone_audits=tuple(_standalone_audits(project, context, snapshots)),
+            repository=source_repository(project.project_dir),
         )
     finally:
         context.close()
@@ -107,7 +110,7 @@ def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
 
 
 def _model_entry(
-    project: SQLMeshProject, model: Model, snapshot: Snapshot, default_dialect: str | None
+    project: SQLMeshProject, context: Context, model: Model, snapshot: Snapshot
 ) -> SQLMeshModel:
     table = exp.to_table(model.fqn)
     columns = _columns(model)
@@ -119,10 +122,12 @@ def _model_entry(
         schema=table.db,
         table=table.name,
         kind=model.kind.name.value if hasattr(model.kind.name, "value") else str(model.kind.name),
-        dialect=model.dialect or default_dialect or "",
+        dialect=model.dialect or context.config.dialect or "",
         cron=str(model.cron),
         interval_unit=model.interval_unit.value if model.interval_unit else None,
         start=str(model.start) if model.start is not None else None,
+        end=str(model.end) if model.end is not None else None,
+        cron_tz=str(model.cron_tz) if model.cron_tz is not None else None,
         description=model.description,
         owner=model.owner,
         tags=tuple(model.tags),
@@ -137,6 +142,7 @@ def _model_entry(
         physical_table=(
             snapshot.table_name() if snapshot.version and not model.kind.is_embedded else None
         ),
+        column_lineage=model_column_lineage(context, model),
     )
 
 

@@ -21,7 +21,15 @@ from .specs import (
     NODE_MODEL,
 )
 from .targets import CheckTarget, ModelTarget, Selection
-from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
+from .translator import (
+    METADATA_FETCH_ROW_COUNT,
+    METADATA_MODEL_NAME,
+    METADATA_SNAPSHOT_IDENTIFIER,
+)
+
+# Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
+# reads column lineage from the latest materialization, as dagster-dbt emits it.
+MATERIALIZATION_METADATA_KEYS = ("dagster/column_lineage",)
 
 
 class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -168,6 +176,12 @@ def selected_targets(context: dg.AssetExecutionContext) -> Selection:
             asset_key=key,
             checks=tuple(checks.pop(name, ())),
             audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, 0)),
+            fetch_row_count=bool(spec.metadata.get(METADATA_FETCH_ROW_COUNT, False)),
+            materialization_metadata={
+                key: spec.metadata[key]
+                for key in MATERIALIZATION_METADATA_KEYS
+                if key in spec.metadata
+            },
         )
         identifiers[name] = str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
     audit_only: dict[str, ModelTarget] = {}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import dagster as dg
+from sqlglot import exp
 
 from .context import (
     duckdb_database_path,
@@ -29,7 +30,7 @@ from .errors import (
     StateConnectionError,
     masked_cause,
 )
-from .events import DagsterEventConsole, RunFinished, audit_check_results
+from .events import DagsterEventConsole, RowCounter, RunFinished, audit_check_results
 from .locking import database_lock
 from .project import SQLMeshProject
 from .targets import ModelTarget
@@ -84,6 +85,7 @@ def run_models(
         context: Context | None = None
         try:
             context = open_context(project, load=False, console=console)
+            console.row_counter = table_row_counter(context)
             stored = environment_snapshots(context, project, request.environment)
         except Exception as error:
             if context is not None:
@@ -118,6 +120,25 @@ def environment_snapshots(
         raise EnvironmentNotFoundError(environment, project.plan_command(environment))
     snapshots = context.state_reader.get_snapshots(stored.snapshots)
     return {snapshot.name: snapshot for snapshot in snapshots.values()}
+
+
+def table_row_counter(context: Context) -> RowCounter:
+    """Counts a model's rows through its view in the run's environment (what users query).
+
+    The view, not a physical table name: it points at the table this run wrote, whichever
+    (deployable or dev) table that is.
+    """
+
+    def count_rows(snapshot: Snapshot, environment_naming_info: t.Any) -> int | None:
+        gateway = snapshot.model_gateway
+        adapter = context.engine_adapters[gateway] if gateway else context.engine_adapter
+        view = snapshot.qualified_view_name.table_for_environment(
+            environment_naming_info, dialect=adapter.dialect
+        )
+        row = adapter.fetchone(exp.select(exp.Count(this=exp.Star())).from_(view))
+        return int(row[0]) if row else None
+
+    return count_rows
 
 
 def refuse_unapplied_models(

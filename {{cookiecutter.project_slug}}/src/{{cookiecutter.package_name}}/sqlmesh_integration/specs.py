@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,8 +73,14 @@ def build_specs(
     assets = []
     inlined_assets = []
     checks = []
+    known_keys = {**model_keys, **external_keys}
     for model in manifest.models:
         spec = translator.get_asset_spec(model, manifest, project_dir)
+        lineage = (
+            column_lineage(model, known_keys) if translator.settings.enable_column_lineage else None
+        )
+        if lineage is not None:
+            spec = spec.merge_attributes(metadata={"dagster/column_lineage": lineage})
         deps = [
             model_keys.get(upstream) or external_keys[upstream]
             for upstream in model.depends_on
@@ -114,6 +121,27 @@ def build_specs(
     return SQLMeshSpecs(
         assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets
     )
+
+
+def column_lineage(
+    model: SQLMeshModel, keys: Mapping[str, dg.AssetKey]
+) -> dg.TableColumnLineage | None:
+    """The model's traced columns with their upstream columns, as Dagster column lineage.
+
+    Upstream models and external tables are named by their asset keys (`keys`: SQLMesh name to
+    key, so a translator's keys are used); a table outside the project is left out. None when no
+    column was traced.
+    """
+    deps_by_column = {
+        column: [
+            dg.TableColumnDep(asset_key=keys[upstream], column_name=name)
+            for upstream, name in sources
+            if upstream in keys
+        ]
+        for column, sources in model.column_lineage.items()
+    }
+    deps_by_column = {column: deps for column, deps in deps_by_column.items() if deps}
+    return dg.TableColumnLineage(deps_by_column=deps_by_column) if deps_by_column else None
 
 
 def inlined_spec(

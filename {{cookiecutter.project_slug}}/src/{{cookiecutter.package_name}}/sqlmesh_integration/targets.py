@@ -6,7 +6,9 @@ the runner use them to report only what was selected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
@@ -32,6 +34,9 @@ class ModelTarget:
         audit_count: Audits SQLMesh runs for the node, selected as checks or not.
         materialize: False for nodes that only audit (external tables with audits, standalone
             audits): their checks are reported, nothing is materialized.
+        fetch_row_count: Count the model's rows after it ran, for `dagster/row_count`.
+        materialization_metadata: Definition metadata every materialization repeats (the column
+            lineage: Dagster reads it from the latest materialization).
     """
 
     model_name: str
@@ -39,6 +44,8 @@ class ModelTarget:
     checks: tuple[CheckTarget, ...] = ()
     audit_count: int = 0  # audits SQLMesh runs for the model, selected as checks or not
     materialize: bool = True
+    fetch_row_count: bool = False
+    materialization_metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 def display_name(name: str) -> str:

@@ -20,18 +20,27 @@ Example:
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from .code_references import code_reference
+from .freshness import cron_freshness_policy
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel
 
 METADATA_MODEL_NAME = "sqlmesh/model_name"
 METADATA_SNAPSHOT_IDENTIFIER = "sqlmesh/snapshot_identifier"
+# On a spec: runs report `dagster/row_count` for the model (see `enable_row_count`).
+METADATA_FETCH_ROW_COUNT = "sqlmesh/fetch_row_count"
+# Kinds that never get a freshness policy: seeds change only when a plan applies a new file,
+# EMBEDDED models have no table.
+_NO_FRESHNESS_KINDS = frozenset({"SEED", "EMBEDDED", "EXTERNAL"})
+# Kinds whose table is not counted after a run: a view holds no rows (counting would run its query).
+_NO_ROW_COUNT_KINDS = frozenset({"VIEW", "EMBEDDED", "EXTERNAL"})
 TAG_OVERRIDE_PREFIX = "dagster:"
 _TAG_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _CRON_ALIASES = {
@@ -53,11 +62,21 @@ class SQLMeshTranslatorSettings:
         enable_tag_overrides: Read `dagster:` model tags (see the module docstring).
         enable_code_references: Link each asset to its model file in the Dagster UI.
         enable_column_schema: Attach the column schema (names, types, descriptions).
+        enable_column_lineage: Attach the column lineage SQLMesh traced when the manifest was
+            prepared (`dagster/column_lineage`).
+        enable_row_count: Count each materialized model's rows after its run
+            (`dagster/row_count`; one `COUNT(*)` per model, views excluded).
+        freshness_grace_period: How long after its cron a model's latest interval may be missing
+            before Dagster shows the model late (a freshness policy per model, see
+            `freshness.py`); None for no freshness policies.
     """
 
     enable_tag_overrides: bool = True
     enable_code_references: bool = True
     enable_column_schema: bool = True
+    enable_column_lineage: bool = True
+    enable_row_count: bool = True
+    freshness_grace_period: timedelta | None = timedelta(hours=1)
 
 
 class SQLMeshTranslator:
@@ -101,17 +120,36 @@ class SQLMeshTranslator:
     def get_metadata(
         self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
     ) -> dict[str, Any]:
-        """Definition-time metadata: tables, schema, kind, cron, grain, time column, file."""
+        """Definition-time metadata: tables, schema, kind, cron, grain, time column, file.
+
+        The code reference links the model file on GitHub in a Dagster+ deployment, the local
+        file otherwise (see `code_references.py`).
+        """
         metadata = default_metadata(model)
         if self.settings.enable_column_schema and model.columns:
             metadata["dagster/column_schema"] = column_schema(model.columns)
         if self.settings.enable_code_references and model.file_path:
-            metadata["dagster/code_references"] = code_reference(project_dir / model.file_path)
+            metadata["dagster/code_references"] = code_reference(
+                project_dir, model.file_path, manifest.repository
+            )
+        if self.settings.enable_row_count and model.kind not in _NO_ROW_COUNT_KINDS:
+            metadata[METADATA_FETCH_ROW_COUNT] = True
         return metadata
 
     def get_code_version(self, model: SQLMeshModel) -> str | None:
         """The code version: the snapshot version, which changes exactly when SQLMesh rebuilds."""
         return model.snapshot_version or None
+
+    def get_freshness_policy(self, model: SQLMeshModel) -> dg.FreshnessPolicy | None:
+        """Late when the latest interval is missing a grace period after the model's cron.
+
+        None for seeds, EMBEDDED models, models with an `end`, and when
+        `freshness_grace_period` is None.
+        """
+        grace_period = self.settings.freshness_grace_period
+        if grace_period is None:
+            return None
+        return default_freshness_policy(model, grace_period)
 
     def get_automation_condition(self, model: SQLMeshModel) -> dg.AutomationCondition[Any] | None:
         """A declarative automation condition; none by default (the due sensor runs due models)."""
@@ -144,6 +182,7 @@ class SQLMeshTranslator:
                 METADATA_SNAPSHOT_IDENTIFIER: model.snapshot_identifier,
             },
             code_version=self.get_code_version(model),
+            freshness_policy=self.get_freshness_policy(model),
             automation_condition=self.get_automation_condition(model),
             # SQLMesh decides what is due: a model with nothing to do, or one that failed, yields no
             # materialization, and Dagster must not expect one.
@@ -212,6 +251,17 @@ def default_metadata(model: SQLMeshModel) -> dict[str, Any]:
     return metadata
 
 
+def default_freshness_policy(
+    model: SQLMeshModel, grace_period: timedelta
+) -> dg.FreshnessPolicy | None:
+    """The freshness policy from the model's cron, interval unit and `cron_tz`."""
+    if model.kind in _NO_FRESHNESS_KINDS or model.end:
+        return None  # no new intervals to be late for
+    return cron_freshness_policy(
+        dagster_cron(model.cron), model.interval_unit, grace_period, model.cron_tz
+    )
+
+
 def column_schema(columns: tuple[Any, ...]) -> dg.TableSchema:
     """Dagster's table schema from the model's columns and their descriptions."""
     return dg.TableSchema(
@@ -220,16 +270,6 @@ def column_schema(columns: tuple[Any, ...]) -> dg.TableSchema:
             for column in columns
         ]
     )
-
-
-def code_reference(path: Path) -> dg.CodeReferencesMetadataValue:
-    """A link from the asset to its model file (shown as "SQLMesh model" in the UI)."""
-    with warnings.catch_warnings():
-        # Code references are a beta API: one warning per asset would flood every load's output.
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.CodeReferencesMetadataValue(
-            code_references=[dg.LocalFileCodeReference(file_path=str(path), label="SQLMesh model")]
-        )
 
 
 def tag_overrides(model: SQLMeshModel) -> dict[str, str]:
