@@ -17,7 +17,7 @@ the read waits for it (runs wait for the lock).
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +44,8 @@ from .runner import environment_snapshots
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.snapshot import Snapshot
+
+Read = t.TypeVar("Read")
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,28 @@ def find_due_models(
         EnvironmentNotFoundError: the environment was never applied.
         StateConnectionError: the state database or warehouse could not be reached.
     """
+    return read_unless_busy(
+        project,
+        lambda gateway: _read_due_models(project, environment, gateway, execution_time),
+        lambda reason: DueModels(environment, busy=reason),
+    )
+
+
+def read_unless_busy(
+    project: SQLMeshProject, read: Callable[[str], Read], busy: Callable[[str], Read]
+) -> Read:
+    """`read(gateway)` under the lock file runs take, or `busy(reason)` at once when a run holds it.
+
+    A local DuckDB file is then open only while `read` lasts, and a run that starts meanwhile waits
+    for it (runs wait for the lock); with other engines there is no lock file.
+    """
     gateway = gateway_name(project, load_config(project))
     database = duckdb_database_path(project)
     try:
         with database_lock(database, timeout_seconds=0):
-            return _read_due_models(project, environment, gateway, execution_time)
+            return read(gateway)
     except RunLockTimeoutError:
-        return DueModels(
-            environment, busy=f"a SQLMesh run holds {database} (its lock file is taken)"
-        )
+        return busy(f"a SQLMesh run holds {database} (its lock file is taken)")
 
 
 def _read_due_models(
@@ -111,14 +126,19 @@ def _read_due_models(
 
 
 def _busy_or_raise(error: Exception, environment: str, gateway: str) -> DueModels:
-    """A skip when another process holds the DuckDB file; otherwise the error, as what it is.
+    """A skip when another process holds the DuckDB file; otherwise the error, as what it is."""
+    return DueModels(environment, busy=busy_reason_or_raise(error, gateway))
+
+
+def busy_reason_or_raise(error: Exception, gateway: str) -> str:
+    """Why to skip when another process holds the DuckDB file; otherwise `error`, as what it is.
 
     Raises:
         StateConnectionError: the state database or warehouse could not be reached.
     """
     busy = _busy_reason(error)
     if busy:
-        return DueModels(environment, busy=busy)
+        return busy
     if is_connection_error(error):
         raise StateConnectionError(gateway, error) from masked_cause(error)
     raise error  # a bug, or SQLMesh's own error: surfaced as what it is
