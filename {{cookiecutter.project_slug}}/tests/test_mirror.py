@@ -11,6 +11,8 @@ asserts one stage's recorded outcome.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -225,7 +227,13 @@ def _play(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
     # A `sqlmesh run` from a terminal that fills the next day.
-    sqlmesh_cli(project, "run", "prod", "--end", "2024-01-04 23:59:59")
+    sqlmesh_cli(project, "run", "prod", "--end", "2024-01-04")
+    descriptor = os.open(scenario.root / "local.duckdb.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a run holds it
+        scenario.stages["locked"] = {"events": mirror_tick(scenario)}
+    finally:
+        os.close(descriptor)
     record(scenario, "run", mirror_tick(scenario))
 
     # Dagster's own run of the day after, as a partitioned run.
@@ -303,6 +311,11 @@ def test_a_cli_run_is_mirrored_as_a_run(scenario: Scenario) -> None:
     )
     assert {source(event) for event in stage["events"]} == {"run"}
     assert "sqlmesh/plan_id" not in stage["events"][0].metadata
+
+
+def test_a_pass_while_a_run_holds_the_database_reports_nothing(scenario: Scenario) -> None:
+    assert scenario.stages["locked"]["events"] == []
+    assert scenario.stages["run"]["events"], "the next pass reports what the locked one skipped"
 
 
 def test_what_dagster_materialized_is_not_reported_again(scenario: Scenario) -> None:
