@@ -8,8 +8,8 @@ mirror into a second instance, a CLI run, a pass, a partitioned Dagster run, a l
 asserts one stage's recorded outcome.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster checks the asset function's `context` annotation
+# against the real class.
 import dataclasses
 import fcntl
 import os
@@ -167,9 +167,7 @@ def record(scenario: Scenario, stage: str, events: list[dg.AssetMaterialization]
             )
             for key in PARTITIONED
         },
-        "latest": {
-            key: materializations(scenario.instance, key)[:1] for key in scenario.specs
-        },
+        "latest": {key: materializations(scenario.instance, key)[:1] for key in scenario.specs},
     }
 
 
@@ -202,8 +200,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 def _play(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> None:
     project = scenario.project
     # CI's apply: a plan that backfills (three days, so the test stays small).
-    sqlmesh_cli(project, "plan", "prod", "--auto-apply", "--no-prompts", "--skip-tests",
-                "--execution-time", "2024-01-04")
+    sqlmesh_cli(
+        project,
+        "plan",
+        "prod",
+        "--auto-apply",
+        "--no-prompts",
+        "--skip-tests",
+        "--execution-time",
+        "2024-01-04",
+    )
     record(scenario, "plan", mirror_tick(scenario))
     record(scenario, "second pass", mirror_tick(scenario))
 
@@ -298,8 +304,9 @@ def test_a_cli_run_is_mirrored_as_a_run(scenario: Scenario) -> None:
         new = days(state["models"][key]["intervals"]) - before[key]
         assert new, "the run filled a new day"
         assert stage["partitions"][key] == before[key] | new
-        assert {event.partition for event in stage["events"] if event.asset_key.to_user_string()
-                == key} == new
+        assert {
+            event.partition for event in stage["events"] if event.asset_key.to_user_string() == key
+        } == new
     ran = {
         key
         for key, model in state["models"].items()

@@ -2,8 +2,9 @@
 
 Each tick first mirrors what SQLMesh filled outside Dagster (a CI plan's backfill, a `sqlmesh
 run` from a terminal) as runless materializations (`mirror.py`), then asks SQLMesh, read-only,
-which models have intervals due (crons, signals, upstream readiness: `due.py`). With nothing due the tick is skipped with the reason, and no run is launched
-(on Dagster+ Serverless an empty run still costs compute minutes). Otherwise it requests one run of
+which models have intervals due (crons, signals, upstream readiness: `due.py`). With nothing due
+the tick is skipped with the reason, and no run is launched (on Dagster+ Serverless an empty run
+still costs compute minutes). Otherwise it requests one run of
 exactly the due models and their checks, and logs which models and through when.
 
 SQLMesh is imported in the tick's evaluation only, never when definitions load. The sensor is built

@@ -118,7 +118,9 @@ def _mirror(project: SQLMeshProject, environment: str | None) -> int:
     with dg.DagsterInstance.get() as instance:
         busy = run_touching(instance, [spec.key for spec in specs])
         if busy is not None:
-            print(f"Mirror skipped: run {busy.run_id} materializes these assets; run it again after.")
+            print(
+                f"Mirror skipped: run {busy.run_id} materializes these assets; try again after it."
+            )
             return 0
         result = mirror_pass(
             specs, project, environment, InstanceLedger(instance), run_url=ci_run_url()
@@ -130,7 +132,7 @@ def _mirror(project: SQLMeshProject, environment: str | None) -> int:
     elif result.events:
         print(f"Mirrored from SQLMesh `{environment}`: {summary(result.events)}.")
     else:
-        print(f"Nothing to mirror: Dagster already shows everything SQLMesh filled in `{environment}`.")
+        print(f"Nothing to mirror: Dagster shows everything SQLMesh filled in `{environment}`.")
     return 0
 
 

@@ -82,7 +82,7 @@ def find_due_models(
     )
 
 
-def read_unless_busy(
+def read_unless_busy(  # noqa: UP047 (Python 3.11 projects have no type parameter syntax)
     project: SQLMeshProject, read: Callable[[str], Read], busy: Callable[[str], Read]
 ) -> Read:
     """`read(gateway)` under the lock file runs take, or `busy(reason)` at once when a run holds it.

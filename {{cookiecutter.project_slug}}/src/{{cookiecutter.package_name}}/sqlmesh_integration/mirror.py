@@ -159,7 +159,7 @@ def mirror_pass(
 
     filled = read_filled_state(project, environment)
     if filled.busy is not None:
-        return MirrorPass([], skipped=f"SQLMesh was not read: {filled.busy}; the next pass reads it.")
+        return MirrorPass([], skipped=f"SQLMesh was not read: {filled.busy}; the next pass will.")
     return MirrorPass(mirror_events(specs, filled, ledger, run_url=run_url))
 
 
@@ -243,7 +243,8 @@ def summary(events: Sequence[dg.AssetMaterialization]) -> str:
         label = (event.asset_key.to_user_string(), str(getattr(source, "value", source)))
         counts[label] = counts.get(label, 0) + 1
     return "; ".join(
-        f"{key} ({count} from `sqlmesh {source}`)" for (key, source), count in sorted(counts.items())
+        f"{key} ({count} from `sqlmesh {source}`)"
+        for (key, source), count in sorted(counts.items())
     )
 
 
