@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 DEFAULT_SENSOR_NAME = "sqlmesh_due_models"
 DEFAULT_INTERVAL_SECONDS = 60
+# Runless materializations a tick reports at most; the next tick reports the rest. The daemon stores
+# them one by one (about 0.1 s each on a SQLite instance): a first pass after a years-long backfill
+# is spread over a few ticks.
+MIRROR_EVENTS_PER_TICK = 500
 TAG_DUE_MODELS = "sqlmesh/due_models"
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -121,12 +125,17 @@ def mirrored_events(
         context.log.info(f"Mirror waits for run {busy.run_id}, which materializes these assets.")
         return []
     result = mirror_pass(
-        assets.specs, resource.project, resource.target_environment(), InstanceLedger(instance)
+        assets.specs,
+        resource.project,
+        resource.target_environment(),
+        InstanceLedger(instance),
+        max_events=MIRROR_EVENTS_PER_TICK,
     )
     if result.skipped:
         context.log.info(f"Mirror skipped: {result.skipped}")
     elif result.events:
-        context.log.info(f"Mirrored from SQLMesh: {summary(result.events)}.")
+        more = f" {result.remaining} more next tick." if result.remaining else ""
+        context.log.info(f"Mirrored from SQLMesh: {summary(result.events)}.{more}")
     return result.events
 
 

@@ -135,10 +135,17 @@ def ci_run_url(env: Mapping[str, str] | None = None) -> str | None:
 
 @dataclass(frozen=True)
 class MirrorPass:
-    """The outcome of a mirror pass: the events to report, or why SQLMesh was not read."""
+    """The outcome of a mirror pass: the events to report, or why SQLMesh was not read.
+
+    Attributes:
+        events: The materializations to report now.
+        skipped: Why SQLMesh was not read; None when it was.
+        remaining: Events left for the next pass (beyond the pass's `max_events`).
+    """
 
     events: list[dg.AssetMaterialization]
     skipped: str | None = None
+    remaining: int = 0
 
 
 def mirror_pass(
@@ -148,8 +155,13 @@ def mirror_pass(
     ledger: MaterializationLedger,
     *,
     run_url: str | None = None,
+    max_events: int | None = None,
 ) -> MirrorPass:
     """Reads SQLMesh's state (read-only) and returns what Dagster has not recorded yet.
+
+    At most `max_events` events (upstream assets and earlier partitions first), so that a first
+    pass after a long backfill does not hold a sensor tick for minutes: the next pass reports the
+    rest.
 
     Raises:
         EnvironmentNotFoundError: the environment was never applied.
@@ -160,7 +172,10 @@ def mirror_pass(
     filled = read_filled_state(project, environment)
     if filled.busy is not None:
         return MirrorPass([], skipped=f"SQLMesh was not read: {filled.busy}; the next pass will.")
-    return MirrorPass(mirror_events(specs, filled, ledger, run_url=run_url))
+    events = mirror_events(specs, filled, ledger, run_url=run_url)
+    if max_events is None or len(events) <= max_events:
+        return MirrorPass(events)
+    return MirrorPass(events[:max_events], remaining=len(events) - max_events)
 
 
 def mirror_events(
