@@ -17,7 +17,8 @@ the read waits for it (runs wait for the lock).
 from __future__ import annotations
 
 import typing as t
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,8 +45,6 @@ from .runner import environment_snapshots
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.snapshot import Snapshot
-
-Read = t.TypeVar("Read")
 
 
 @dataclass(frozen=True)
@@ -75,28 +74,27 @@ def find_due_models(
         EnvironmentNotFoundError: the environment was never applied.
         StateConnectionError: the state database or warehouse could not be reached.
     """
-    return read_unless_busy(
-        project,
-        lambda gateway: _read_due_models(project, environment, gateway, execution_time),
-        lambda reason: DueModels(environment, busy=reason),
-    )
+    try:
+        with read_lock(project) as gateway:
+            return _read_due_models(project, environment, gateway, execution_time)
+    except RunLockTimeoutError as error:
+        return DueModels(environment, busy=f"a SQLMesh run holds {error.lock_path}")
 
 
-def read_unless_busy(  # noqa: UP047 (Python 3.11 projects have no type parameter syntax)
-    project: SQLMeshProject, read: Callable[[str], Read], busy: Callable[[str], Read]
-) -> Read:
-    """`read(gateway)` under the lock file runs take, or `busy(reason)` at once when a run holds it.
+@contextmanager
+def read_lock(project: SQLMeshProject) -> Iterator[str]:
+    """Holds the lock file runs take while the block reads SQLMesh, without waiting for it.
 
-    A local DuckDB file is then open only while `read` lasts, and a run that starts meanwhile waits
-    for it (runs wait for the lock); with other engines there is no lock file.
+    A local DuckDB file is then open only while the block lasts, and a run that starts meanwhile
+    waits for it (runs wait for the lock); with other engines there is no lock file. Yields the
+    gateway's name.
+
+    Raises:
+        RunLockTimeoutError: a run holds the lock (callers skip, saying so).
     """
     gateway = gateway_name(project, load_config(project))
-    database = duckdb_database_path(project)
-    try:
-        with database_lock(database, timeout_seconds=0):
-            return read(gateway)
-    except RunLockTimeoutError:
-        return busy(f"a SQLMesh run holds {database} (its lock file is taken)")
+    with database_lock(duckdb_database_path(project), timeout_seconds=0):
+        yield gateway
 
 
 def _read_due_models(

@@ -20,8 +20,8 @@ from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.snapshot import DeployabilityIndex
 
 from .context import open_context
-from .due import busy_reason_or_raise, read_unless_busy
-from .errors import EnvironmentNotFoundError, SQLMeshIntegrationError
+from .due import busy_reason_or_raise, read_lock
+from .errors import EnvironmentNotFoundError, RunLockTimeoutError, SQLMeshIntegrationError
 from .mirror import FilledModel, FilledState
 from .project import SQLMeshProject
 
@@ -36,11 +36,11 @@ def read_filled_state(project: SQLMeshProject, environment: str) -> FilledState:
         EnvironmentNotFoundError: the environment was never applied.
         StateConnectionError: the state database or warehouse could not be reached.
     """
-    return read_unless_busy(
-        project,
-        lambda gateway: _read(project, environment, gateway),
-        lambda reason: FilledState(environment, busy=reason),
-    )
+    try:
+        with read_lock(project) as gateway:
+            return _read(project, environment, gateway)
+    except RunLockTimeoutError as error:
+        return FilledState(environment, busy=f"a SQLMesh run holds {error.lock_path}")
 
 
 def _read(project: SQLMeshProject, environment: str, gateway: str) -> FilledState:
