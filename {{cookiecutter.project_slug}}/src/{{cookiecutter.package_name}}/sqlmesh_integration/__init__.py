@@ -2,8 +2,9 @@
 
 Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared
 manifest (`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run
-(`runner.py`) and to ask which models are due (`due.py`, from the sensor's tick). Planning and
-applying stay with the SQLMesh CLI (in CI).
+(`runner.py`), to ask which models are due (`due.py`, from the sensor's tick) and to read what
+SQLMesh filled outside Dagster (`filled.py`, for the mirror). Planning and applying stay with the
+SQLMesh CLI (in CI).
 """
 
 from __future__ import annotations

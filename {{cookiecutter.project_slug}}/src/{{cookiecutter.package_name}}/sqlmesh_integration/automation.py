@@ -1,8 +1,10 @@
 """Due-driven automation: a sensor that launches one run for exactly the models SQLMesh has due.
 
-Each tick asks SQLMesh, read-only, which models have intervals due (crons, signals, upstream
-readiness: `due.py`). With nothing due the tick is skipped with the reason, and no run is launched
-(on Dagster+ Serverless an empty run still costs compute minutes). Otherwise it requests one run of
+Each tick first mirrors what SQLMesh filled outside Dagster (a CI plan's backfill, a `sqlmesh
+run` from a terminal) as runless materializations (`mirror.py`), then asks SQLMesh, read-only,
+which models have intervals due (crons, signals, upstream readiness: `due.py`). With nothing due
+the tick is skipped with the reason, and no run is launched (on Dagster+ Serverless an empty run
+still costs compute minutes). Otherwise it requests one run of
 exactly the due models and their checks, and logs which models and through when.
 
 SQLMesh is imported in the tick's evaluation only, never when definitions load. The sensor is built
@@ -12,11 +14,12 @@ any code that builds the specs can build it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from .mirror import InstanceLedger, mirror_pass, summary
 from .specs import METADATA_AUDITED_NODE, NODE_MODEL
 from .targets import display_name as _display
 from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
 
 DEFAULT_SENSOR_NAME = "sqlmesh_due_models"
 DEFAULT_INTERVAL_SECONDS = 60
+# Runless materializations a tick reports at most; the next tick reports the rest. The daemon stores
+# them one by one (about 0.1 s each on a SQLite instance): a first pass after a years-long backfill
+# is spread over a few ticks.
+MIRROR_EVENTS_PER_TICK = 500
 TAG_DUE_MODELS = "sqlmesh/due_models"
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -44,8 +51,12 @@ def sqlmesh_due_sensor(
     minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     resource_key: str = "sqlmesh",
+    mirror: bool = True,
 ) -> dg.SensorDefinition:
     """A sensor that runs the SQLMesh models with intervals due, and nothing when none are.
+
+    Each tick also reports what SQLMesh filled outside Dagster as runless materializations (see
+    `mirror.py`), unless `mirror` is False.
 
     Args:
         assets: The SQLMesh multi-asset (its specs map SQLMesh names to asset keys).
@@ -54,6 +65,7 @@ def sqlmesh_due_sensor(
             this delay.
         default_status: Whether the sensor runs without being switched on in the UI.
         resource_key: The key of the :class:`SQLMeshResource` (project, gateway, environment).
+        mirror: Report intervals SQLMesh filled outside Dagster (CI's plan, a CLI `sqlmesh run`).
     """
     keys_by_model = {str(spec.metadata[METADATA_MODEL_NAME]): spec.key for spec in assets.specs}
     identifiers = {
@@ -69,8 +81,9 @@ def sqlmesh_due_sensor(
         default_status=default_status,
         required_resource_keys={resource_key},
         description=(
-            "Asks SQLMesh which models have intervals due (crons and signals) and runs exactly "
-            "those in one run; skips the tick when nothing is due."
+            "Reports what SQLMesh filled outside Dagster as materializations, asks SQLMesh which "
+            "models have intervals due (crons and signals) and runs exactly those in one run; "
+            "skips the tick when nothing is due."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
@@ -81,12 +94,49 @@ def sqlmesh_due_sensor(
                 f"{in_flight.status.value.lower()}; SQLMesh is asked again once it ends."
             )
         resource: SQLMeshResource = getattr(context.resources, resource_key)
+        events = mirrored_events(context, assets, resource) if mirror else []
         from .due import find_due_models  # imports SQLMesh: only when a tick evaluates
 
         due = find_due_models(resource.project, resource.target_environment())
-        return due_models_result(context, due, keys_by_model, identifiers, check_specs)
+        result = due_models_result(context, due, keys_by_model, identifiers, check_specs)
+        if not events:
+            return result
+        if isinstance(result, dg.SkipReason):
+            return dg.SensorResult(skip_reason=result, asset_events=events)
+        return dg.SensorResult(run_requests=result.run_requests, asset_events=events)
 
     return _sensor
+
+
+def mirrored_events(
+    context: dg.SensorEvaluationContext, assets: dg.AssetsDefinition, resource: SQLMeshResource
+) -> list[dg.AssetMaterialization]:
+    """The tick's runless materializations for what SQLMesh filled outside Dagster.
+
+    None while a run of these assets is in flight: SQLMesh records each interval before the run
+    reports it, so the run's own intervals would be reported twice.
+    """
+    try:
+        instance = context.instance
+    except dg.DagsterInvariantViolationError:  # a context built without an instance
+        return []
+    busy = run_touching(instance, assets.keys)
+    if busy is not None:
+        context.log.info(f"Mirror waits for run {busy.run_id}, which materializes these assets.")
+        return []
+    result = mirror_pass(
+        assets.specs,
+        resource.project,
+        resource.target_environment(),
+        InstanceLedger(instance),
+        max_events=MIRROR_EVENTS_PER_TICK,
+    )
+    if result.skipped:
+        context.log.info(f"Mirror skipped: {result.skipped}")
+    elif result.events:
+        more = f" {result.remaining} more next tick." if result.remaining else ""
+        context.log.info(f"Mirrored from SQLMesh: {summary(result.events)}.{more}")
+    return result.events
 
 
 def due_models_result(
@@ -191,6 +241,20 @@ def _run_in_flight(context: dg.SensorEvaluationContext, sensor_name: str) -> dg.
         limit=1,
     )
     return runs[0] if runs else None
+
+
+def run_touching(
+    instance: dg.DagsterInstance, asset_keys: Iterable[dg.AssetKey]
+) -> dg.DagsterRun | None:
+    """A queued or running run that materializes any of these assets, if any."""
+    keys = set(asset_keys)
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_IN_FLIGHT)):
+        if run.asset_selection is None:
+            if run.job_name.startswith("__ASSET_JOB"):
+                return run  # the whole asset job
+        elif keys.intersection(run.asset_selection):
+            return run
+    return None
 
 
 def _names(names: Sequence[str]) -> str:

@@ -8,6 +8,9 @@
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
 - `sqlmesh-dagster pr-diff pr_<number>` writes the data diff of a pull request's environment against
   `prod` as Markdown (`scripts/ci/pr-diff.sh`; see `data_diff.py`).
+- `sqlmesh-dagster mirror [--environment E]` reports what SQLMesh filled outside Dagster (a plan's
+  backfill, a CLI `sqlmesh run`) as runless materializations in the Dagster instance of
+  DAGSTER_HOME, with the CI run's URL when it runs in CI (see `mirror.py`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="A pull request number (default: DAGSTER_CLOUD_PULL_REQUEST_ID or GITHUB_PR_NUMBER).",
     )
     _add_pr_diff_parser(commands)
+    mirror = commands.add_parser(
+        "mirror", help="Report what SQLMesh filled outside Dagster as Dagster materializations."
+    )
+    mirror.add_argument(
+        "--environment",
+        default=None,
+        help="The SQLMesh environment (default: SQLMESH_ENVIRONMENT, else prod).",
+    )
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "environment":
@@ -62,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if arguments.command == "pr-diff":
             return _pr_diff(_project(arguments.project_dir), arguments)
+        if arguments.command == "mirror":
+            return _mirror(_project(arguments.project_dir), arguments.environment)
         return _prepare(_project(arguments.project_dir), read_state=not arguments.no_state)
     except (SQLMeshIntegrationError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -85,6 +98,41 @@ def _prepare(project: SQLMeshProject, *, read_state: bool) -> int:
         f"Wrote {path} ({len(manifest.models)} models, {len(manifest.external_tables)} external "
         f"tables, gateway `{manifest.gateway}`)."
     )
+    return 0
+
+
+def _mirror(project: SQLMeshProject, environment: str | None) -> int:
+    import dagster as dg
+
+    from .assets import project_specs
+    from .automation import run_touching
+    from .mirror import InstanceLedger, ci_run_url, mirror_pass, summary
+
+    if not os.environ.get("DAGSTER_HOME", "").strip():
+        raise ValueError(
+            "DAGSTER_HOME is not set: point it at the Dagster instance to report to, e.g. "
+            '`export DAGSTER_HOME="$PWD/dagster_home"`.'
+        )
+    environment = environment or environment_from_env()
+    specs = project_specs(project).assets
+    with dg.DagsterInstance.get() as instance:
+        busy = run_touching(instance, [spec.key for spec in specs])
+        if busy is not None:
+            print(
+                f"Mirror skipped: run {busy.run_id} materializes these assets; try again after it."
+            )
+            return 0
+        result = mirror_pass(
+            specs, project, environment, InstanceLedger(instance), run_url=ci_run_url()
+        )
+        for event in result.events:
+            instance.report_runless_asset_event(event)
+    if result.skipped:
+        print(f"Mirror skipped: {result.skipped}")
+    elif result.events:
+        print(f"Mirrored from SQLMesh `{environment}`: {summary(result.events)}.")
+    else:
+        print(f"Nothing to mirror: Dagster shows everything SQLMesh filled in `{environment}`.")
     return 0
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import threading
 import typing as t
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -94,15 +95,27 @@ def find_due_models(
         EnvironmentNotFoundError: the environment was never applied.
         StateConnectionError: the state database or warehouse could not be reached.
     """
-    gateway = gateway_name(project, load_config(project))
-    database = duckdb_database_path(project)
     try:
-        with database_lock(database, timeout_seconds=0):
+        with read_lock(project) as gateway:
             return _read_due_models(project, environment, gateway, execution_time)
-    except RunLockTimeoutError:
-        return DueModels(
-            environment, busy=f"a SQLMesh run holds {database} (its lock file is taken)"
-        )
+    except RunLockTimeoutError as error:
+        return DueModels(environment, busy=f"a SQLMesh run holds {error.lock_path}")
+
+
+@contextmanager
+def read_lock(project: SQLMeshProject) -> Iterator[str]:
+    """Holds the lock file runs take while the block reads SQLMesh, without waiting for it.
+
+    A local DuckDB file is then open only while the block lasts, and a run that starts meanwhile
+    waits for it (runs wait for the lock); with other engines there is no lock file. Yields the
+    gateway's name.
+
+    Raises:
+        RunLockTimeoutError: a run holds the lock (callers skip, saying so).
+    """
+    gateway = gateway_name(project, load_config(project))
+    with database_lock(duckdb_database_path(project), timeout_seconds=0):
+        yield gateway
 
 
 def _read_due_models(
@@ -138,14 +151,19 @@ def _read_due_models(
 
 
 def _busy_or_raise(error: Exception, environment: str, gateway: str) -> DueModels:
-    """A skip when another process holds the DuckDB file; otherwise the error, as what it is.
+    """A skip when another process holds the DuckDB file; otherwise the error, as what it is."""
+    return DueModels(environment, busy=busy_reason_or_raise(error, gateway))
+
+
+def busy_reason_or_raise(error: Exception, gateway: str) -> str:
+    """Why to skip when another process holds the DuckDB file; otherwise `error`, as what it is.
 
     Raises:
         StateConnectionError: the state database or warehouse could not be reached.
     """
     busy = _busy_reason(error)
     if busy:
-        return DueModels(environment, busy=busy)
+        return busy
     if is_connection_error(error):
         raise StateConnectionError(gateway, error) from masked_cause(error)
     raise error  # a bug, or SQLMesh's own error: surfaced as what it is

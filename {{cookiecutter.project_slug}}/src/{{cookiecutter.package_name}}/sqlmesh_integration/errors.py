@@ -153,6 +153,7 @@ class RunLockTimeoutError(SQLMeshIntegrationError):
     """Another SQLMesh run held the DuckDB lock for longer than allowed."""
 
     def __init__(self, lock_path: str, timeout_seconds: float) -> None:
+        self.lock_path = lock_path
         super().__init__(
             f"Another SQLMesh run held the lock {lock_path} for more than {timeout_seconds:.0f} s: "
             "wait for it to finish (or stop it), or raise `lock_timeout_seconds` on the "
