@@ -130,6 +130,7 @@ def mirrored_events(
         resource.target_environment(),
         InstanceLedger(instance),
         max_events=MIRROR_EVENTS_PER_TICK,
+        skip_unchanged=True,
     )
     if result.skipped:
         context.log.info(f"Mirror skipped: {result.skipped}")

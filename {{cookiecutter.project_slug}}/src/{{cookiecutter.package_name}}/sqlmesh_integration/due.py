@@ -131,9 +131,7 @@ def _read_due_models(
             if stored_environment is None:
                 raise EnvironmentNotFoundError(environment, project.plan_command(environment))
             with _loaded_lock:
-                stored = _environment_snapshots(
-                    context, (str(project.project_dir), gateway, environment), stored_environment
-                )
+                stored = _environment_snapshots(context, project, gateway, stored_environment)
                 due = _due_intervals(context, stored_environment, stored, execution_time)
         except SQLMeshIntegrationError:
             raise
@@ -169,14 +167,26 @@ def busy_reason_or_raise(error: Exception, gateway: str) -> str:
     raise error  # a bug, or SQLMesh's own error: surfaced as what it is
 
 
+def loaded_snapshots(
+    context: Context, project: SQLMeshProject, gateway: str, environment: Environment
+) -> dict[str, Snapshot]:
+    """The environment's snapshots with their current intervals, by model name (for reading only).
+
+    Shares the snapshots this process loaded for earlier ticks (see the module's docstring).
+    """
+    with _loaded_lock:
+        return _environment_snapshots(context, project, gateway, environment)
+
+
 def _environment_snapshots(
-    context: Context, key: tuple[str, str, str], environment: Environment
+    context: Context, project: SQLMeshProject, gateway: str, environment: Environment
 ) -> dict[str, Snapshot]:
     """The environment's snapshots with their current intervals, by model name.
 
     Loaded whole the first time and whenever the environment holds other snapshots (a plan was
     applied); otherwise the snapshots of the last tick, with their intervals read again.
     """
+    key = (str(project.project_dir), gateway, environment.name)
     identifiers = frozenset(info.snapshot_id.identifier for info in environment.snapshots)
     loaded = _loaded.get(key)
     if loaded is not None and loaded.identifiers == identifiers:

@@ -20,7 +20,7 @@ from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.snapshot import DeployabilityIndex
 
 from .context import open_context
-from .due import busy_reason_or_raise, read_lock
+from .due import busy_reason_or_raise, loaded_snapshots, read_lock
 from .errors import EnvironmentNotFoundError, RunLockTimeoutError, SQLMeshIntegrationError
 from .mirror import FilledModel, FilledState
 from .project import SQLMeshProject
@@ -52,7 +52,7 @@ def _read(project: SQLMeshProject, environment: str, gateway: str) -> FilledStat
         stored = context.state_reader.get_environment(environment)
         if stored is None:
             raise EnvironmentNotFoundError(environment, project.plan_command(environment))
-        snapshots = list(context.state_reader.get_snapshots(stored.snapshots).values())
+        snapshots = list(loaded_snapshots(context, project, gateway, stored).values())
     except SQLMeshIntegrationError:
         raise
     except Exception as error:

@@ -133,6 +133,13 @@ def ci_run_url(env: Mapping[str, str] | None = None) -> str | None:
     return f"{server}/{parts[0]}/actions/runs/{parts[1]}"
 
 
+# What SQLMesh had written when a pass of this process last found all of it in Dagster, by
+# (project folder, environment): the environment's plan, the latest time SQLMesh wrote any of its
+# models, and how many models it has. A sensor's next tick skips the comparison with Dagster while
+# SQLMesh wrote nothing new.
+_complete_passes: dict[tuple[str, str], tuple[str | None, int | None, int]] = {}
+
+
 @dataclass(frozen=True)
 class MirrorPass:
     """The outcome of a mirror pass: the events to report, or why SQLMesh was not read.
@@ -156,12 +163,14 @@ def mirror_pass(
     *,
     run_url: str | None = None,
     max_events: int | None = None,
+    skip_unchanged: bool = False,
 ) -> MirrorPass:
     """Reads SQLMesh's state (read-only) and returns what Dagster has not recorded yet.
 
     At most `max_events` events (upstream assets and earlier partitions first), so that a first
     pass after a long backfill does not hold a sensor tick for minutes: the next pass reports the
-    rest.
+    rest. With `skip_unchanged` (the sensor's ticks), a pass finds nothing new without asking
+    Dagster while SQLMesh wrote nothing since this process's last pass reported everything.
 
     Raises:
         EnvironmentNotFoundError: the environment was never applied.
@@ -172,7 +181,17 @@ def mirror_pass(
     filled = read_filled_state(project, environment)
     if filled.busy is not None:
         return MirrorPass([], skipped=f"SQLMesh was not read: {filled.busy}; the next pass will.")
+    key = (str(project.project_dir), environment)
+    written = (
+        filled.plan_id,
+        max((model.filled_at_ms or 0 for model in filled.models.values()), default=None),
+        len(filled.models),
+    )
+    if skip_unchanged and _complete_passes.get(key) == written:
+        return MirrorPass([])
     events = mirror_events(specs, filled, ledger, run_url=run_url)
+    if not events:  # Dagster holds everything SQLMesh wrote (a reported event counts next pass)
+        _complete_passes[key] = written
     if max_events is None or len(events) <= max_events:
         return MirrorPass(events)
     return MirrorPass(events[:max_events], remaining=len(events) - max_events)
