@@ -1,8 +1,7 @@
 """`sqlmesh-dagster`: the project's commands for CI and local use.
 
-- `sqlmesh-dagster prepare` writes the manifest that Dagster loads definitions from (CI runs it
-  before the
-  deploy build; locally the manifest refreshes itself).
+- `sqlmesh-dagster prepare` writes the manifest file the `@sqlmesh_assets` decorator reads (the
+  component keeps its manifest as Dagster defs state instead: `dg utils refresh-defs-state`).
 - `sqlmesh-dagster environment [--pull-request N]` prints the SQLMesh environment a run targets (the
   same
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
@@ -80,7 +79,7 @@ def _prepare(project: SQLMeshProject, *, read_state: bool) -> int:
     from .prepare import prepare_manifest
 
     manifest = prepare_manifest(project, read_state=read_state)
-    path = write_manifest(project, manifest)
+    path = write_manifest(project.resolved_manifest_path, manifest)
     print(
         f"Wrote {path} ({len(manifest.models)} models, {len(manifest.external_tables)} external "
         f"tables, gateway `{manifest.gateway}`)."

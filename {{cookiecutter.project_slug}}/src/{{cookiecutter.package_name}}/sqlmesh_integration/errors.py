@@ -75,32 +75,32 @@ class BranchDeploymentEnvironmentError(SQLMeshIntegrationError):
 
 
 class ManifestMissingError(SQLMeshIntegrationError):
-    """The prepared manifest does not exist where a deployment expects it."""
+    """No prepared manifest where definitions are loaded from."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, command: str) -> None:
         super().__init__(
-            f"No SQLMesh manifest at {path}: run `sqlmesh-dagster prepare` before building the "
-            "deployment (CI does this before the Dagster+ deploy step)."
+            f"No SQLMesh manifest in {path}: run `{command}` before loading the definitions "
+            "(CI runs it before the Dagster+ deploy build, so the manifest ships with the code)."
         )
 
 
 class ManifestStaleError(SQLMeshIntegrationError):
-    """The prepared manifest was built from other SQLMesh project files than the ones deployed."""
+    """The prepared manifest was built from other SQLMesh project files than the ones loaded."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, command: str) -> None:
         super().__init__(
             f"The SQLMesh manifest at {path} was prepared from other project files than the ones "
-            "deployed: run `sqlmesh-dagster prepare` after the last model change and deploy again."
+            f"loaded: run `{command}` after the last model change (and deploy again)."
         )
 
 
 class ManifestInvalidError(SQLMeshIntegrationError):
     """The manifest file cannot be read (corrupt, or written by another version)."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, command: str) -> None:
         super().__init__(
-            f"The SQLMesh manifest at {path} cannot be read ({reason}): run "
-            "`sqlmesh-dagster prepare` to write it again."
+            f"The SQLMesh manifest at {path} cannot be read ({reason}): run `{command}` to "
+            "write it again."
         )
 
 
@@ -110,8 +110,19 @@ class ProjectLoadError(SQLMeshIntegrationError):
     def __init__(self, project_dir: str, cause: BaseException) -> None:
         super().__init__(
             f"SQLMesh could not load the project at {project_dir} ({type(cause).__name__}: "
-            f"{first_line(cause)}): fix the model or config it names, then run "
-            "`sqlmesh-dagster prepare` again."
+            f"{first_line(cause)}): fix the model or config it names, then load the definitions "
+            "again."
+        )
+
+
+class SelectionError(SQLMeshIntegrationError):
+    """A `select` or `exclude` of the component is not SQLMesh selector syntax it understands."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        super().__init__(
+            f"SQLMesh model selector `{expression}` cannot be used ({reason}): use model names "
+            "with `*` wildcards (`marts.*`), `tag:<tag>`, and `+` for upstream or downstream "
+            "models (`+marts.customers`), separated by spaces."
         )
 
 

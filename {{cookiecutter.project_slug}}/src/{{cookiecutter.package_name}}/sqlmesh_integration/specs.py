@@ -63,7 +63,12 @@ def build_specs(
     manifest: Manifest, translator: SQLMeshTranslator, project_dir: Path
 ) -> SQLMeshSpecs:
     """Builds the asset, check and external specs of a manifest."""
-    model_keys = {model.name: translator.get_asset_key(model) for model in manifest.models}
+    # Keys come from the assembled specs, so a translation that changes the key moves the deps too.
+    model_specs = {
+        model.name: translator.get_asset_spec(model, manifest, project_dir)
+        for model in manifest.models
+    }
+    model_keys = {name: spec.key for name, spec in model_specs.items()}
     external_keys = {
         table.name: translator.get_external_asset_key(table) for table in manifest.external_tables
     }
@@ -73,7 +78,7 @@ def build_specs(
     inlined_assets = []
     checks = []
     for model in manifest.models:
-        spec = translator.get_asset_spec(model, manifest, project_dir)
+        spec = model_specs[model.name]
         deps = [
             model_keys.get(upstream) or external_keys[upstream]
             for upstream in model.depends_on

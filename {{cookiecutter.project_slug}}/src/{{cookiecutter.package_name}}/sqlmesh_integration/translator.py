@@ -53,11 +53,17 @@ class SQLMeshTranslatorSettings:
         enable_tag_overrides: Read `dagster:` model tags (see the module docstring).
         enable_code_references: Link each asset to its model file in the Dagster UI.
         enable_column_schema: Attach the column schema (names, types, descriptions).
+        enable_row_count: Report row counts on materializations where the engine reports them
+            (the component's `include_metadata: [row_count]`).
+        enable_column_lineage: Attach column lineage where the manifest holds it (the
+            component's `include_metadata: [column_lineage]`).
     """
 
     enable_tag_overrides: bool = True
     enable_code_references: bool = True
     enable_column_schema: bool = True
+    enable_row_count: bool = False
+    enable_column_lineage: bool = False
 
 
 class SQLMeshTranslator:
