@@ -28,6 +28,7 @@ from .support import (
     check_results,
     materialized_keys,
     observed_keys,
+    prepared_manifest,
     step_failure_message,
 )
 
@@ -97,7 +98,8 @@ def test_checks_alone_audit_the_filled_intervals_without_running(
     assert materialized_keys(result) == set()
     assert sample.intervals() == before
     checks = check_results(result)
-    every_check = sqlmesh_definitions(sample.project).resolve_asset_graph().asset_check_keys
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
+    every_check = definitions.resolve_asset_graph().asset_check_keys
     assert set(checks) == {(key.asset_key.to_user_string(), key.name) for key in every_check}
     assert all(
         evaluation.passed
@@ -263,7 +265,7 @@ def test_environment_never_applied_names_the_plan_command(sample: SampleProject)
 def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) -> None:
     from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
 
-    definitions = sqlmesh_definitions(sample.project)
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
     graph = definitions.resolve_asset_graph()
     external = graph.get(dg_key("raw/exchange_rates"))
     assert not external.is_materializable

@@ -119,19 +119,21 @@ def sqlmesh_definitions(
         manifest: The prepared manifest; the project's manifest file when None.
         specs: Specs already built from the manifest (then `manifest` and `translator` are unused).
         resource: The resource runs use; one for `project` with defaults when None.
-        name: The op's name; the sensor is `sqlmesh_due_models` for the default name, else
-            `<name>_due_models`.
+        name: The op's name; the sensor is `<name without _models>_due_models`
+            (`sqlmesh_due_models` for the default name).
         pool: The Dagster concurrency pool of the step.
         op_tags: Extra op tags.
         backfill_policy: The backfill policy of the multi-asset.
         executor: The executor of this code location's jobs; `dg.in_process_executor` by default.
             None keeps Dagster's default (a subprocess per step), or pass another executor.
-        resource_key: The resource's key; `sqlmesh` for the default name, else `sqlmesh_<name>`,
-            so the definitions of several SQLMesh projects merge (see docs/integration.md).
+        resource_key: The resource's key; `sqlmesh` for the default name, else
+            `sqlmesh_<name without _models>`, so the definitions of several SQLMesh projects merge
+            (see docs/integration.md).
         execute: The step body, `execute(context, sqlmesh)`; by default it yields
             `sqlmesh.run(context)`.
     """
-    key = resource_key or (DEFAULT_RESOURCE_KEY if name == DEFAULT_NAME else f"sqlmesh_{name}")
+    stem = name.removesuffix("_models")
+    key = resource_key or (DEFAULT_RESOURCE_KEY if name == DEFAULT_NAME else f"sqlmesh_{stem}")
     specs = specs or project_specs(project, manifest=manifest, translator=translator)
     assets = sqlmesh_assets(
         specs=specs,
@@ -141,7 +143,7 @@ def sqlmesh_definitions(
         backfill_policy=backfill_policy,
         required_resource_keys={key},
     )(_step(key, execute or run_selected_models))
-    sensor_name = DEFAULT_SENSOR_NAME if name == DEFAULT_NAME else f"{name}_due_models"
+    sensor_name = DEFAULT_SENSOR_NAME if name == DEFAULT_NAME else f"{stem}_due_models"
     return dg.Definitions(
         assets=[assets, *specs.external_assets, *specs.inlined_assets],
         sensors=[sqlmesh_due_sensor(assets, name=sensor_name, resource_key=key)]

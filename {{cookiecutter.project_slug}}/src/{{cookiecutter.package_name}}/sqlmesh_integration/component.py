@@ -61,7 +61,7 @@ from .manifest import (
     read_manifest,
     write_manifest,
 )
-from .project import SQLMeshProject
+from .project import SQLMeshProject, is_deployment
 from .resource import SQLMeshResource
 from .selection import select_manifest
 from .specs import build_specs
@@ -113,10 +113,12 @@ class SQLMeshProjectComponentScaffolder(Scaffolder[SQLMeshScaffoldParams]):
                 f"{project_dir} holds no SQLMesh config.yaml or config.py: pass the SQLMesh "
                 "project folder to `--project-path`."
             )
+        # A unique op per folder: its sensor is `<folder>_due_models`, its resource
+        # `sqlmesh_<folder>` (a folder named `sqlmesh` gets the defaults, as the shipped one).
         name = re.sub(r"\W", "_", request.target_path.name)
         attributes: dict[str, Any] = {
             "project": os.path.relpath(project_dir, start=request.target_path.absolute()),
-            "op": {"name": name},
+            "op": {"name": f"{name}_models"},
         }
         if request.params.gateway:
             attributes["gateway"] = request.params.gateway
@@ -129,8 +131,9 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
     """A SQLMesh project as Dagster assets: one subsettable multi-asset, audits as asset checks.
 
     Its definitions: the multi-asset (one `sqlmesh run` of the selected models per step), external
-    tables as external assets, the `SQLMeshResource`, the due-driven sensor (`sqlmesh_due_models`
-    for the default op name, else `<op name>_due_models`) and the in-process executor.
+    tables as external assets, the `SQLMeshResource` (key `sqlmesh` for the default op name
+    `sqlmesh_models`), the due-driven sensor (`<op name without _models>_due_models`) and the
+    in-process executor.
 
     Subclass it and override :meth:`execute` to change the step body.
     """
@@ -238,12 +241,14 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
 
         At load (`dg dev`, `dg launch`...), from the project files only, so loading never waits
         for or collides with a run holding the DuckDB file, and not at all while the files are
-        unchanged. Otherwise (`dg utils refresh-defs-state`), with the applied versions read from
+        unchanged or in a Dagster+ deployment. Otherwise (`dg utils refresh-defs-state`), with the applied versions read from
         the SQLMesh state when it is reachable.
         """
         project = self.sqlmesh_project
         at_load = _LOADING.get()
-        if at_load and _holds_current_manifest(state_path, project):
+        # A Dagster+ deployment loads the state CI prepared, never one of its own: a missing or
+        # stale one stays an error (`build_defs_from_state`).
+        if at_load and (is_deployment() or _holds_current_manifest(state_path, project)):
             return
         from .prepare import prepare_manifest  # imports SQLMesh: only when preparing
 
