@@ -225,9 +225,8 @@ def test_dev_refresh_reads_files_while_a_run_holds_the_database(
             time.sleep(0.1)
         assert held.exists(), "the holder process could not open the database"
         with loaded(sandbox, defs_path, refresh=False) as (_, definitions):
-            spec = definitions.resolve_assets_def("marts/customers").specs_by_key[
-                dg.AssetKey(["marts", "customers"])
-            ]
+            key = dg.AssetKey(["marts", "customers"])
+            spec = definitions.resolve_assets_def(key).specs_by_key[key]
     finally:
         holder.kill()
         holder.wait()

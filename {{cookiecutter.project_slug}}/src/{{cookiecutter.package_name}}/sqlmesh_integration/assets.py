@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from .automation import DEFAULT_SENSOR_NAME, sqlmesh_due_sensor
+from .errors import InvalidInputError
 from .manifest import Manifest, load_manifest
 from .project import SQLMeshProject
 from .resource import SQLMeshResource
@@ -67,7 +68,7 @@ def sqlmesh_assets(
     """
     if specs is None:
         if project is None:
-            raise ValueError("sqlmesh_assets needs a project or specs: pass project=...")
+            raise InvalidInputError("sqlmesh_assets needs a project or specs: pass project=....")
         specs = project_specs(project, manifest=manifest, translator=translator)
     chosen_specs = specs
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import SQLMeshIntegrationError
+from .errors import InvalidInputError, SQLMeshIntegrationError
 from .project import (
     PROD_ENVIRONMENT,
     SQLMeshProject,
@@ -116,7 +116,7 @@ def _pr_diff(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
 
     environment = arguments.environment.strip()
     if environment == PROD_ENVIRONMENT or not environment:
-        raise ValueError(
+        raise InvalidInputError(
             f"pr-diff compares a pull request's environment with prod, not {environment!r}: "
             "pass the environment, e.g. `sqlmesh-dagster pr-diff pr_7`."
         )
@@ -162,7 +162,7 @@ def _sample_rows(text: str) -> int:
     if not text:
         return DEFAULT_SAMPLE_ROWS
     if not text.isdigit():
-        raise ValueError(
+        raise InvalidInputError(
             f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to 0 (no samples of "
             f"data in the pull request) or a number such as {DEFAULT_SAMPLE_ROWS}."
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlmesh.core import constants as sqlmesh_constants
+from sqlmesh.core.config import Config
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.snapshot import DeployabilityIndex, apply_auto_restatements
 
@@ -73,11 +74,12 @@ def find_due_models(
         EnvironmentNotFoundError: the environment was never applied.
         StateConnectionError: the state database or warehouse could not be reached.
     """
-    gateway = gateway_name(project, load_config(project))
-    database = duckdb_database_path(project)
+    config = load_config(project)  # once per tick
+    gateway = gateway_name(project, config)
+    database = duckdb_database_path(project, config)
     try:
         with database_lock(database, timeout_seconds=0):
-            return _read_due_models(project, environment, gateway, execution_time)
+            return _read_due_models(project, config, environment, gateway, execution_time)
     except RunLockTimeoutError:
         return DueModels(
             environment, busy=f"a SQLMesh run holds {database} (its lock file is taken)"
@@ -85,10 +87,14 @@ def find_due_models(
 
 
 def _read_due_models(
-    project: SQLMeshProject, environment: str, gateway: str, execution_time: datetime | None
+    project: SQLMeshProject,
+    config: Config,
+    environment: str,
+    gateway: str,
+    execution_time: datetime | None,
 ) -> DueModels:
     try:
-        context = open_context(project, load=False, console=NoopConsole())
+        context = open_context(project, load=False, console=NoopConsole(), config=config)
     except Exception as error:
         return _busy_or_raise(error, environment, gateway)
     try:

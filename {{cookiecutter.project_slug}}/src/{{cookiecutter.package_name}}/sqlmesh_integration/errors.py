@@ -45,6 +45,11 @@ class SQLMeshIntegrationError(Exception):
         super().__init__(mask_secrets(message))
 
 
+class InvalidInputError(SQLMeshIntegrationError, ValueError):
+    """A value given to the integration (a model tag, an argument, a pull request number) is not
+    usable; the message names the value and the fix. Also a `ValueError`, as it always was."""
+
+
 def masked_cause(error: BaseException) -> Exception:
     """A stand-in for `error` to raise from: its type and masked message, with its traceback.
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from .errors import InvalidInputError
 from .manifest import (
     Manifest,
     SQLMeshAudit,
@@ -186,7 +187,7 @@ def standalone_check_spec(
     elif read_external:
         target = external_keys[read_external[0]]
     else:
-        raise ValueError(
+        raise InvalidInputError(
             f"Standalone audit `{audit.name}` reads no model or external table: make its query "
             "read a table SQLMesh knows (a model or an entry of external_models.yaml)."
         )
@@ -274,7 +275,7 @@ def _refuse_duplicate_keys(keys: dict[str, dg.AssetKey]) -> None:
     owners: dict[dg.AssetKey, str] = {}
     for name, key in keys.items():
         if key in owners:
-            raise ValueError(
+            raise InvalidInputError(
                 f"SQLMesh models `{owners[key]}` and `{name}` both map to asset key "
                 f"{key.to_user_string()}: give one a `dagster:key=...` tag or override "
                 "`get_asset_key` in your translator."

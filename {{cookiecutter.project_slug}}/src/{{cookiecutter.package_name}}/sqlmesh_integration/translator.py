@@ -28,6 +28,7 @@ from typing import Any
 
 import dagster as dg
 
+from .errors import InvalidInputError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel
 
 METADATA_MODEL_NAME = "sqlmesh/model_name"
@@ -127,7 +128,7 @@ class SQLMeshTranslator:
         if choice == "eager":
             return dg.AutomationCondition.eager()
         if choice:
-            raise ValueError(
+            raise InvalidInputError(
                 f"Model `{model.view_name}` has tag `dagster:automation={choice}`: "
                 "use on_cron or eager."
             )
