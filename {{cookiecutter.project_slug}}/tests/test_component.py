@@ -91,7 +91,7 @@ def raises_naming(pattern: str) -> Any:
 def loaded(
     sandbox: DefsFolderSandbox, defs_path: Path, *, refresh: bool = True
 ) -> Iterator[tuple[SQLMeshProjectComponent, dg.Definitions]]:
-    """The component and its definitions; `refresh` first runs `dg utils refresh-defs-state`'s step."""
+    """The component and its definitions; with `refresh`, after `dg utils refresh-defs-state`."""
     with sandbox.build_component_tree() as tree:
         component = tree.load_component(defs_path)
         assert isinstance(component, SQLMeshProjectComponent)
@@ -182,7 +182,8 @@ def test_state_loads_without_sqlmesh_or_the_database(
         component = SQLMeshProjectComponent(project=project, gateway="local")
         definitions = component.build_defs_from_state(None, Path({str(path)!r}))
         print(len(definitions.resolve_asset_graph().get_all_asset_keys()))
-        print(sorted(name for name in sys.modules if name.split(".")[0] in {{"sqlmesh", "sqlglot"}}))
+        roots = {{"sqlmesh", "sqlglot"}}
+        print(sorted(name for name in sys.modules if name.split(".")[0] in roots))
         """
     )
     result = subprocess.run(

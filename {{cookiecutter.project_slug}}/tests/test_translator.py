@@ -254,7 +254,9 @@ def test_sqlmesh_selectors_pick_models_their_upstream_and_tables_without_sqlmesh
     staged = model("stg_orders", "staging", depends_on=(raw.name, '"db"."raw"."rates"'))
     orders = model("orders", depends_on=(staged.name,), tags=("finance",))
     revenue = model("revenue", depends_on=(orders.name,))
-    rates = SQLMeshExternalTable(name='"db"."raw"."rates"', catalog="db", schema="raw", table="rates")
+    rates = SQLMeshExternalTable(
+        name='"db"."raw"."rates"', catalog="db", schema="raw", table="rates"
+    )
     full = manifest(raw, staged, orders, revenue, externals=(rates,))
 
     def selected(select: str | None, exclude: str | None = None) -> list[str]:

@@ -68,7 +68,9 @@ def sqlmesh_assets(
     """
     if specs is None:
         if project is None:
-            raise InvalidInputError("sqlmesh_assets needs a project or specs: pass project=....")
+            raise InvalidInputError(
+                "sqlmesh_assets has no models to define: pass project=SQLMeshProject(...)."
+            )
         specs = project_specs(project, manifest=manifest, translator=translator)
     chosen_specs = specs
 
@@ -162,7 +164,9 @@ def run_selected_models(
     yield from sqlmesh.run(context)
 
 
-def _step(resource_key: str, execute: Execute) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
+def _step(
+    resource_key: str, execute: Execute
+) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
     def step(context: dg.AssetExecutionContext) -> Iterator[Any]:
         yield from execute(context, getattr(context.resources, resource_key))
 

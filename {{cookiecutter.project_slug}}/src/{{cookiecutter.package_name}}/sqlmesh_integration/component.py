@@ -241,8 +241,8 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
 
         At load (`dg dev`, `dg launch`...), from the project files only, so loading never waits
         for or collides with a run holding the DuckDB file, and not at all while the files are
-        unchanged or in a Dagster+ deployment. Otherwise (`dg utils refresh-defs-state`), with the applied versions read from
-        the SQLMesh state when it is reachable.
+        unchanged or in a Dagster+ deployment. Otherwise (`dg utils refresh-defs-state`), with
+        the applied versions read from the SQLMesh state when it is reachable.
         """
         project = self.sqlmesh_project
         at_load = _LOADING.get()
