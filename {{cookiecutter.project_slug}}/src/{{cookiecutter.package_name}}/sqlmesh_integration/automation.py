@@ -17,9 +17,14 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from .specs import METADATA_AUDITED_NODE, NODE_MODEL
+from .metadata import (
+    METADATA_AUDITED_NODE,
+    METADATA_MODEL_NAME,
+    METADATA_SNAPSHOT_IDENTIFIER,
+    NODE_MODEL,
+    TAG_DUE_MODELS,
+)
 from .targets import display_name as _display
-from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
 if TYPE_CHECKING:
     from .due import DueModels
@@ -27,7 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_SENSOR_NAME = "sqlmesh_due_models"
 DEFAULT_INTERVAL_SECONDS = 60
-TAG_DUE_MODELS = "sqlmesh/due_models"
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

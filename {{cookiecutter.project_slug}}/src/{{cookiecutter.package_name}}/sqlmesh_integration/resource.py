@@ -11,17 +11,18 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from .project import SQLMeshProject, environment_from_env
-from .specs import (
+from .metadata import (
     METADATA_AUDIT_BLOCKING,
     METADATA_AUDIT_COUNT,
     METADATA_AUDIT_NAME,
     METADATA_AUDITED_NODE,
+    METADATA_MODEL_NAME,
+    METADATA_SNAPSHOT_IDENTIFIER,
     NODE_EXTERNAL,
     NODE_MODEL,
 )
+from .project import SQLMeshProject, environment_from_env
 from .targets import CheckTarget, ModelTarget, Selection
-from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
 
 class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]

@@ -21,22 +21,23 @@ from .manifest import (
     SQLMeshModel,
     SQLMeshStandaloneAudit,
 )
-from .translator import (
+from .metadata import (
+    METADATA_AUDIT_ARGUMENT_PREFIX,
+    METADATA_AUDIT_BLOCKING,
+    METADATA_AUDIT_COUNT,
+    METADATA_AUDIT_NAME,
+    METADATA_AUDITED_NODE,
+    METADATA_FILE_PATH,
+    METADATA_INLINED_INTO,
     METADATA_MODEL_NAME,
+    METADATA_PHYSICAL_TABLE,
     METADATA_SNAPSHOT_IDENTIFIER,
-    SQLMeshTranslator,
-    column_schema,
+    NODE_EXTERNAL,
+    NODE_MODEL,
+    NODE_STANDALONE,
 )
+from .translator import SQLMeshTranslator, column_schema
 
-METADATA_AUDIT_NAME = "sqlmesh/audit_name"
-METADATA_AUDIT_BLOCKING = "sqlmesh/audit_blocking"
-METADATA_AUDIT_COUNT = "sqlmesh/audit_count"
-# What the audited SQLMesh node is: a model of the multi-asset, an external table, or a standalone
-# audit (the node's SQLMesh name is in `sqlmesh/model_name`).
-METADATA_AUDITED_NODE = "sqlmesh/audited_node"
-NODE_MODEL = "model"
-NODE_EXTERNAL = "external"
-NODE_STANDALONE = "standalone_audit"
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,9 @@ def inlined_spec(
     metadata = {
         key: value
         for key, value in spec.metadata.items()
-        if key not in ("dagster/table_name", "sqlmesh/physical_table")
+        if key not in ("dagster/table_name", METADATA_PHYSICAL_TABLE)
     }
-    metadata["sqlmesh/inlined_into"] = ", ".join(readers) or "no model"
+    metadata[METADATA_INLINED_INTO] = ", ".join(readers) or "no model"
     description = (
         f"EMBEDDED SQLMesh model: it has no table; SQLMesh inlines its query into "
         f"{', '.join(readers) or 'the models that read it'}, which materialize with it."
@@ -208,7 +209,7 @@ def standalone_check_spec(
                 NODE_STANDALONE,
             ),
             METADATA_SNAPSHOT_IDENTIFIER: audit.snapshot_identifier,
-            **({"sqlmesh/file_path": audit.file_path} if audit.file_path else {}),
+            **({METADATA_FILE_PATH: audit.file_path} if audit.file_path else {}),
         },
     )
 
@@ -219,7 +220,7 @@ def _audit_metadata(node_name: str, audit: SQLMeshAudit, node: str) -> dict[str,
         METADATA_AUDITED_NODE: node,
         METADATA_AUDIT_NAME: audit.name,
         METADATA_AUDIT_BLOCKING: audit.blocking,
-        **{f"sqlmesh/audit_argument/{key}": value for key, value in audit.arguments.items()},
+        **{f"{METADATA_AUDIT_ARGUMENT_PREFIX}{key}": value for key, value in audit.arguments.items()},
     }
 
 

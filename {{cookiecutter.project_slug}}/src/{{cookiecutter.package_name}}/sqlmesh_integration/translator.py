@@ -30,9 +30,19 @@ import dagster as dg
 
 from .errors import InvalidInputError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel
+from .metadata import (
+    METADATA_CRON,
+    METADATA_DIALECT,
+    METADATA_FILE_PATH,
+    METADATA_GRAIN,
+    METADATA_KIND,
+    METADATA_MODEL_NAME,
+    METADATA_PHYSICAL_TABLE,
+    METADATA_SNAPSHOT_IDENTIFIER,
+    METADATA_START,
+    METADATA_TIME_COLUMN,
+)
 
-METADATA_MODEL_NAME = "sqlmesh/model_name"
-METADATA_SNAPSHOT_IDENTIFIER = "sqlmesh/snapshot_identifier"
 TAG_OVERRIDE_PREFIX = "dagster:"
 _TAG_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _CRON_ALIASES = {
@@ -204,16 +214,16 @@ def default_metadata(model: SQLMeshModel) -> dict[str, Any]:
     """Definition-time metadata that needs no Dagster objects."""
     metadata: dict[str, Any] = {
         "dagster/table_name": model.view_name,
-        "sqlmesh/kind": model.kind,
-        "sqlmesh/cron": model.cron,
-        "sqlmesh/dialect": model.dialect,
+        METADATA_KIND: model.kind,
+        METADATA_CRON: model.cron,
+        METADATA_DIALECT: model.dialect,
     }
     optional = {
-        "sqlmesh/physical_table": model.physical_table,
-        "sqlmesh/grain": ", ".join(model.grains) if model.grains else None,
-        "sqlmesh/time_column": model.time_column,
-        "sqlmesh/file_path": model.file_path,
-        "sqlmesh/start": model.start,
+        METADATA_PHYSICAL_TABLE: model.physical_table,
+        METADATA_GRAIN: ", ".join(model.grains) if model.grains else None,
+        METADATA_TIME_COLUMN: model.time_column,
+        METADATA_FILE_PATH: model.file_path,
+        METADATA_START: model.start,
     }
     metadata.update({key: value for key, value in optional.items() if value})
     return metadata
