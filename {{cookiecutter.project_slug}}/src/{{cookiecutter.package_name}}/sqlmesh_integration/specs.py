@@ -36,7 +36,7 @@ from .metadata import (
     NODE_MODEL,
     NODE_STANDALONE,
 )
-from .translator import SQLMeshTranslator, column_schema
+from .translator import SQLMeshTranslator
 
 
 
@@ -102,21 +102,7 @@ def build_specs(
         checks.append(standalone_check_spec(audit, materialized, model_keys, external_keys))
 
     external_assets = [
-        dg.AssetSpec(
-            key=external_keys[table.name],
-            description=table.description
-            or f"`{table.schema}.{table.table}`: read by SQLMesh models, built outside SQLMesh.",
-            group_name="sources",
-            kinds={"sqlmesh", manifest.engine},
-            metadata={
-                METADATA_MODEL_NAME: table.name,
-                "dagster/table_name": f"{table.schema}.{table.table}",
-                **(
-                    {"dagster/column_schema": column_schema(table.columns)} if table.columns else {}
-                ),
-            },
-        )
-        for table in manifest.external_tables
+        translator.get_external_asset_spec(table, manifest) for table in manifest.external_tables
     ]
     return SQLMeshSpecs(
         assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets

@@ -95,6 +95,23 @@ class SQLMeshTranslator:
         """The key of a table SQLMesh reads but does not build; default `<schema>/<table>`."""
         return default_asset_key(table.schema, table.table)
 
+    def get_external_asset_spec(
+        self, table: SQLMeshExternalTable, manifest: Manifest
+    ) -> dg.AssetSpec:
+        """The external asset of a table SQLMesh reads but never builds (group `sources`)."""
+        view_name = f"{table.schema}.{table.table}"
+        metadata: dict[str, Any] = {METADATA_MODEL_NAME: table.name, "dagster/table_name": view_name}
+        if self.settings.enable_column_schema and table.columns:
+            metadata["dagster/column_schema"] = column_schema(table.columns)
+        return dg.AssetSpec(
+            key=self.get_external_asset_key(table),
+            description=table.description
+            or f"`{view_name}`: read by SQLMesh models, built outside SQLMesh.",
+            group_name="sources",
+            kinds={"sqlmesh", manifest.engine},
+            metadata=metadata,
+        )
+
     def get_group_name(self, model: SQLMeshModel) -> str | None:
         """The asset group; default the model's schema."""
         return self._tag_override(model, "group") or default_group_name(model)
