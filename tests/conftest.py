@@ -42,8 +42,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
     "kitchen_sink": ("tests/test_kitchen_sink.py",),  # the second test reads the first's data
 }
-# Never in the shared sources: what installing and running the project made.
-_NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__")
+# Never in the shared sources: what installing and running the project made (the SQLMesh
+# component's defs state included: a copy prepares its own, as a fresh render does).
+_NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__", ".local_defs_state")
 
 
 def group_of(nodeid: str) -> str | None:

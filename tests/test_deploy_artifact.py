@@ -1,4 +1,4 @@
-"""The deploy artifact carries the SQLMesh project and its defs state, and loads outside the sources.
+"""The deploy artifact carries the SQLMesh project and its defs state, and loads outside the tree.
 
 Serverless: the wheel is built the way `dg plus deploy` builds the source of a PEX deploy (the
 project's build backend), installed into a fresh virtualenv in another folder, and the definitions
