@@ -5,8 +5,8 @@ databases on the test server (the warehouse and SQLMesh state), created for this
 after it. The deploy workflow's own steps run in order, read from `.github/workflows/deploy.yml`
 and classified as tests/test_ci_commands.py does: plan preview, apply, refresh the defs state (the
 Dagster+ deploy itself is skipped), then the materialize step, run locally with `dg launch` and
-the defs state the deploy job prepared, as the deployed code location would. Outcomes are read where they
-live: the environment in the state database, rows in the warehouse.
+the defs state the deploy job prepared, as the deployed code location would. Outcomes are read
+where they live: the environment in the state database, rows in the warehouse.
 
 The sample lands its external source itself (`before_all` in settings.yaml) and never shadows a
 real table: a row added to that table by someone else is still there after the next run.
