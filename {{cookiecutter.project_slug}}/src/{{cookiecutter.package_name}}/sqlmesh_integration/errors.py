@@ -10,6 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from .metadata import (
+    METADATA_ENVIRONMENT,
+    METADATA_FAILED_MODELS,
+    METADATA_NOT_APPLIED_MODELS,
+    METADATA_SKIPPED_MODELS,
+)
+
 # What a credential looks like in text SQLMesh, drivers and connection strings produce:
 # `motherduck_token=...`, `password='...'`, `"access_token": "..."`, `SNOWFLAKE_PASSWORD=...`,
 # and the password between `user:` and `@` in a connection URL.
@@ -39,10 +46,15 @@ def mask_secrets(text: str) -> str:
 
 
 class SQLMeshIntegrationError(Exception):
-    """Base class of every error this integration raises; its message has secrets masked."""
+    """Base class of every error this integration raises; its message has secrets masked.
 
-    def __init__(self, message: str) -> None:
+    `metadata` holds what the error is about (the failed, skipped or not applied models): a failed
+    step reports it as the metadata of its Dagster failure.
+    """
+
+    def __init__(self, message: str, metadata: Mapping[str, object] | None = None) -> None:
         super().__init__(mask_secrets(message))
+        self.metadata: dict[str, object] = dict(metadata or {})
 
 
 class InvalidInputError(SQLMeshIntegrationError, ValueError):
@@ -150,7 +162,8 @@ class ModelsNotAppliedError(SQLMeshIntegrationError):
         super().__init__(
             f"Model(s) {listed} changed since they were applied to `{environment}` (or were never "
             f"applied): run `{plan_command}` first, then materialize again (in a deployment: "
-            "deploy the code that was applied)."
+            "deploy the code that was applied).",
+            {METADATA_NOT_APPLIED_MODELS: self.models, METADATA_ENVIRONMENT: environment},
         )
 
 
@@ -192,7 +205,14 @@ class ModelRunFailedError(SQLMeshIntegrationError):
         )
         if self.skipped:
             message += "\nNot run because an upstream model failed: " + ", ".join(self.skipped)
-        super().__init__(message)
+        super().__init__(
+            message,
+            {
+                METADATA_FAILED_MODELS: sorted(self.failures),
+                METADATA_SKIPPED_MODELS: self.skipped,
+                METADATA_ENVIRONMENT: environment,
+            },
+        )
 
 
 class RunFailedError(SQLMeshIntegrationError):

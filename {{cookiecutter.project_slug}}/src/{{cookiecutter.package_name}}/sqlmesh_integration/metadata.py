@@ -31,5 +31,10 @@ METADATA_TIME_COLUMN = "sqlmesh/time_column"
 METADATA_FILE_PATH = "sqlmesh/file_path"
 METADATA_START = "sqlmesh/start"
 METADATA_INLINED_INTO = "sqlmesh/inlined_into"
+# Failures: what a failed step's Dagster failure names (see errors.py).
+METADATA_ENVIRONMENT = "sqlmesh/environment"
+METADATA_FAILED_MODELS = "sqlmesh/failed_models"
+METADATA_SKIPPED_MODELS = "sqlmesh/skipped_models"
+METADATA_NOT_APPLIED_MODELS = "sqlmesh/not_applied_models"
 # Run tags.
 TAG_DUE_MODELS = "sqlmesh/due_models"

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from .errors import SQLMeshIntegrationError
 from .metadata import (
     METADATA_AUDIT_BLOCKING,
     METADATA_AUDIT_COUNT,
@@ -115,15 +116,21 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 f"intervals in `{request.environment}` (nothing is run for them)."
             )
         selected_checks = set(context.selected_asset_check_keys)
-        for event in run_models(
-            self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
-        ):
-            if isinstance(event, dg.AssetCheckResult) and not _is_selected(event, selected_checks):
-                # A check Dagster's selection cannot hold (checks of external assets are never in
-                # `*`), for an audit SQLMesh ran in this run: recorded, not returned as output.
-                context.log_event(_as_evaluation(event))
-            else:
-                yield event
+        try:
+            for event in run_models(
+                self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
+            ):
+                if isinstance(event, dg.AssetCheckResult) and not _is_selected(
+                    event, selected_checks
+                ):
+                    # A check Dagster's selection cannot hold (checks of external assets are
+                    # never in `*`), for an audit SQLMesh ran in this run: recorded, not output.
+                    context.log_event(_as_evaluation(event))
+                else:
+                    yield event
+        except SQLMeshIntegrationError as error:
+            # The step fails with the error's message and the models it names as metadata.
+            raise dg.Failure(description=str(error), metadata=error.metadata) from error
 
 
 def selected_targets(context: dg.AssetExecutionContext) -> Selection:
