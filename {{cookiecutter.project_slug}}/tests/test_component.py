@@ -143,12 +143,20 @@ def test_scaffolded_component_selects_translates_and_runs_its_own_step(
 
 
 def test_missing_stale_or_unreadable_state_is_an_error_naming_the_fix(
-    sample: SampleProject, sandbox: DefsFolderSandbox
+    sample: SampleProject, sandbox: DefsFolderSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     defs_path = scaffold(sandbox, sample)
     with raises_naming(r"No SQLMesh manifest.*dg utils refresh-defs-state"):
         with loaded(sandbox, defs_path, refresh=False):
             pass
+    # A Dagster+ deployment never prepares its own state, even under a `dg` command.
+    monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
+    monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
+    with raises_naming(r"No SQLMesh manifest.*dg utils refresh-defs-state"):
+        with loaded(sandbox, defs_path, refresh=False):
+            pass
+    monkeypatch.delenv("DAGSTER_IS_DEV_CLI")
+    monkeypatch.delenv("DAGSTER_CLOUD_DEPLOYMENT_NAME")
 
     with loaded(sandbox, defs_path) as (component, definitions):
         assert len(definitions.resolve_asset_graph().executable_asset_keys) == 10
