@@ -120,7 +120,8 @@ def test_scaffolded_component_selects_translates_and_runs_its_own_step(
         defs_path,
         type=f"{__name__}.LoggedSQLMeshComponent",
         select="+marts.customers",
-        translation={"key": "shop/{{ model.table }}", "group_name": "shop"},
+        # `{` `{ model.table }` `}`, spelled out: cookiecutter renders this file.
+        translation={"key": "shop/{" + "{ model.table }" + "}", "group_name": "shop"},
         op={"name": "shop_models", "tags": {"team": "data"}},
     )
     LoggedSQLMeshComponent.steps.clear()
@@ -190,7 +191,7 @@ def test_state_loads_without_sqlmesh_or_the_database(
         component = SQLMeshProjectComponent(project=project, gateway="local")
         definitions = component.build_defs_from_state(None, Path({str(path)!r}))
         print(len(definitions.resolve_asset_graph().get_all_asset_keys()))
-        roots = {{"sqlmesh", "sqlglot"}}
+        roots = ("sqlmesh", "sqlglot")
         print(sorted(name for name in sys.modules if name.split(".")[0] in roots))
         """
     )

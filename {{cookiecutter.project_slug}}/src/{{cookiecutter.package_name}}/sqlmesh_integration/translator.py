@@ -17,7 +17,8 @@ Example:
     ...         return super().get_asset_key(model).with_prefix("warehouse")
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the settings dataclass is `Resolvable` (the component's
+# `translation_settings` block), and Dagster reads its fields' annotations as types.
 
 import re
 import warnings
@@ -57,7 +58,7 @@ _CRON_ALIASES = {
 
 
 @dataclass(frozen=True)
-class SQLMeshTranslatorSettings:
+class SQLMeshTranslatorSettings(dg.Resolvable):
     """Feature switches of the default translator.
 
     Attributes:
