@@ -110,7 +110,7 @@ def test_scaffolded_component_selects_translates_and_runs_its_own_step(
 ) -> None:
     defs_path = scaffold(sandbox, applied_sample)
     written = yaml.safe_load((defs_path / "defs.yaml").read_text())
-    assert written["type"].endswith("sqlmesh_integration.SQLMeshProjectComponent")
+    assert written["type"].endswith(".SQLMeshProjectComponent")
     assert (defs_path / written["attributes"]["project"]).resolve() == (
         applied_sample.project.project_dir.resolve()
     ), "the project path is relative to the defs.yaml folder"
@@ -273,10 +273,17 @@ def test_data_files_never_change_the_fingerprint(sample: SampleProject) -> None:
 def test_the_decorator_for_python_code(applied_sample: SampleProject) -> None:
     project = applied_sample.project
 
-    @sqlmesh_assets(project=project, manifest=prepared_manifest(project), name="python_models")
-    def python_models(context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource) -> Any:
+    # The step reads the resource from its context: this module's annotations are strings, which
+    # Dagster does not accept on a step's parameters.
+    @sqlmesh_assets(
+        project=project,
+        manifest=prepared_manifest(project),
+        name="python_models",
+        required_resource_keys={"sqlmesh"},
+    )
+    def python_models(context):  # type: ignore[no-untyped-def]
         context.log.info("my own step")
-        yield from sqlmesh.run(context)
+        yield from context.resources.sqlmesh.run(context)
 
     definitions = dg.Definitions(
         assets=[python_models], resources={"sqlmesh": SQLMeshResource.for_project(project)}
