@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
+
 from .support import PACKAGE_PROJECT_DIR, SampleProject, prepared_manifest
 
 _ENVIRONMENT_VARIABLES = (

@@ -36,6 +36,8 @@ from .support import SampleProject, materialized_keys, prepared_manifest
 
 pytestmark = pytest.mark.slow
 
+FIX = "dg utils refresh-defs-state"  # what the errors of a missing or stale state name
+
 
 class LoggedSQLMeshComponent(SQLMeshProjectComponent):
     """A subclass with a step body of its own (the documented way to change `execute`)."""
@@ -147,15 +149,13 @@ def test_missing_stale_or_unreadable_state_is_an_error_naming_the_fix(
     sample: SampleProject, sandbox: DefsFolderSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     defs_path = scaffold(sandbox, sample)
-    with raises_naming(r"No SQLMesh manifest.*dg utils refresh-defs-state"):
-        with loaded(sandbox, defs_path, refresh=False):
-            pass
+    with raises_naming(f"No SQLMesh manifest.*{FIX}"), loaded(sandbox, defs_path, refresh=False):
+        pass
     # A Dagster+ deployment never prepares its own state, even under a `dg` command.
     monkeypatch.setenv("DAGSTER_IS_DEV_CLI", "1")
     monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
-    with raises_naming(r"No SQLMesh manifest.*dg utils refresh-defs-state"):
-        with loaded(sandbox, defs_path, refresh=False):
-            pass
+    with raises_naming(f"No SQLMesh manifest.*{FIX}"), loaded(sandbox, defs_path, refresh=False):
+        pass
     monkeypatch.delenv("DAGSTER_IS_DEV_CLI")
     monkeypatch.delenv("DAGSTER_CLOUD_DEPLOYMENT_NAME")
 
@@ -164,19 +164,15 @@ def test_missing_stale_or_unreadable_state_is_an_error_naming_the_fix(
     path = state_path(sandbox, component)
     customers = sample.models_dir / "marts" / "customers.sql"
     customers.write_text(customers.read_text() + "\n")
-    with raises_naming(r"other project files.*dg utils refresh-defs-state"):
-        with loaded(sandbox, defs_path, refresh=False):
-            pass
+    with raises_naming(f"other project files.*{FIX}"), loaded(sandbox, defs_path, refresh=False):
+        pass
 
     path.write_text("{not json")
-    with raises_naming(r"cannot be read.*dg utils refresh-defs-state"):
-        with loaded(sandbox, defs_path, refresh=False):
-            pass
+    with raises_naming(f"cannot be read.*{FIX}"), loaded(sandbox, defs_path, refresh=False):
+        pass
 
 
-def test_state_loads_without_sqlmesh_or_the_database(
-    sample: SampleProject, tmp_path: Path
-) -> None:
+def test_state_loads_without_sqlmesh_or_the_database(sample: SampleProject, tmp_path: Path) -> None:
     component = SQLMeshProjectComponent(project=str(sample.project.project_dir), gateway="local")
     path = tmp_path / "state"
     component.write_state_to_path(path)
@@ -248,7 +244,7 @@ def test_a_model_sqlmesh_cannot_load_is_named_when_preparing(sample: SampleProje
     orders.write_text(orders.read_text().replace("MODEL (", "MODEL ((", 1))
     component = SQLMeshProjectComponent(project=str(sample.project.project_dir), gateway="local")
 
-    with pytest.raises(ProjectLoadError, match="orders.sql"):
+    with pytest.raises(ProjectLoadError, match=r"orders\.sql"):
         component.write_state_to_path(sample.root / "state")
     assert not (sample.root / "state").exists(), "nothing half-written"
 

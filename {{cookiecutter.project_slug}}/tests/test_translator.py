@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SelectionError
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     Manifest,
     SQLMeshAudit,
@@ -16,7 +17,6 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     SQLMeshModel,
     SQLMeshStandaloneAudit,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SelectionError
 from {{ cookiecutter.package_name }}.sqlmesh_integration.selection import select_manifest
 from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs, check_names
 from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import (

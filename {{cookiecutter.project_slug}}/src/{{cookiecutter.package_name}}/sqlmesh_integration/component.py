@@ -42,7 +42,7 @@ from dagster.components.component_scaffolding import scaffold_component
 from dagster.components.resolved.context import ResolutionContext
 from dagster.components.resolved.core_models import OpSpec
 from dagster.components.resolved.model import Resolver
-from dagster.components.scaffold.scaffold import ScaffoldRequest, Scaffolder, scaffold_with
+from dagster.components.scaffold.scaffold import Scaffolder, ScaffoldRequest, scaffold_with
 from dagster.components.utils.defs_state import (
     DefsStateConfig,
     DefsStateConfigArgs,
@@ -283,9 +283,7 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
             execute=self.execute,
         )
 
-    def execute(
-        self, context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource
-    ) -> Iterator[Any]:
+    def execute(self, context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource) -> Iterator[Any]:
         """The step body: one `sqlmesh run` of the selected models, reported as each finishes.
 
         Override it in a subclass to change the step, for example:

@@ -58,8 +58,10 @@ class SQLMeshIntegrationError(Exception):
 
 
 class InvalidInputError(SQLMeshIntegrationError, ValueError):
-    """A value given to the integration (a model tag, an argument, a pull request number) is not
-    usable; the message names the value and the fix. Also a `ValueError`, as it always was."""
+    """A value given to the integration is not usable (a model tag, an argument, a number).
+
+    The message names the value and the fix. Also a `ValueError`, as it always was.
+    """
 
 
 def masked_cause(error: BaseException) -> Exception:

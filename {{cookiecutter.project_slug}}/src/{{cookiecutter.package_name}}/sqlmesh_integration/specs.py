@@ -39,7 +39,6 @@ from .metadata import (
 from .translator import SQLMeshTranslator
 
 
-
 @dataclass(frozen=True)
 class SQLMeshSpecs:
     """Everything the asset graph needs.
@@ -206,7 +205,10 @@ def _audit_metadata(node_name: str, audit: SQLMeshAudit, node: str) -> dict[str,
         METADATA_AUDITED_NODE: node,
         METADATA_AUDIT_NAME: audit.name,
         METADATA_AUDIT_BLOCKING: audit.blocking,
-        **{f"{METADATA_AUDIT_ARGUMENT_PREFIX}{key}": value for key, value in audit.arguments.items()},
+        **{
+            f"{METADATA_AUDIT_ARGUMENT_PREFIX}{key}": value
+            for key, value in audit.arguments.items()
+        },
     }
 
 

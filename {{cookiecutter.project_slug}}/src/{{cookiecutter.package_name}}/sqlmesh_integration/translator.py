@@ -101,7 +101,10 @@ class SQLMeshTranslator:
     ) -> dg.AssetSpec:
         """The external asset of a table SQLMesh reads but never builds (group `sources`)."""
         view_name = f"{table.schema}.{table.table}"
-        metadata: dict[str, Any] = {METADATA_MODEL_NAME: table.name, "dagster/table_name": view_name}
+        metadata: dict[str, Any] = {
+            METADATA_MODEL_NAME: table.name,
+            "dagster/table_name": view_name,
+        }
         if self.settings.enable_column_schema and table.columns:
             metadata["dagster/column_schema"] = column_schema(table.columns)
         return dg.AssetSpec(
