@@ -130,7 +130,13 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     yield event
         except SQLMeshIntegrationError as error:
             # The step fails with the error's message and the models it names as metadata.
-            raise dg.Failure(description=str(error), metadata=error.metadata) from error
+            metadata = {
+                key: dg.MetadataValue.json(value)
+                if isinstance(value, list)
+                else dg.MetadataValue.text(str(value))
+                for key, value in error.metadata.items()
+            }
+            raise dg.Failure(description=str(error), metadata=metadata) from error
 
 
 def selected_targets(context: dg.AssetExecutionContext) -> Selection:
