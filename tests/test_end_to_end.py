@@ -137,7 +137,7 @@ def test_scaffolded_second_component_checks_and_materializes(installed_project: 
             [
                 *("uv", "run", "--no-sync", "python", "-c"),
                 "import duckdb; c = duckdb.connect('metrics.duckdb', read_only=True); "
-                "print(c.sql('SELECT count(*) FROM metrics.numbers').fetchone()[0], "
+                "print(c.sql('SELECT count(*) FROM metrics.metrics.numbers').fetchone()[0], "
                 "c.sql(\"SELECT count(*) FROM sqlmesh._intervals WHERE name LIKE '%numbers%'\")"
                 ".fetchone()[0])",
             ]
