@@ -51,8 +51,9 @@ LONGEST_FIRST: tuple[str, ...] = (
     "tests/test_deploy_artifact.py",
     "tests/test_kitchen_sink.py",
 )
-# Never in the shared sources: what installing and running the project made.
-_NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__")
+# Never in the shared sources: what installing and running the project made (the SQLMesh
+# component's defs state included: a copy prepares its own, as a fresh render does).
+_NOT_SOURCES = (".venv", ".tox", "*.duckdb*", ".cache", "logs", "__pycache__", ".local_defs_state")
 
 
 def group_of(nodeid: str) -> str | None:

@@ -91,6 +91,16 @@ class Project:
     def sqlmesh_project(self) -> Path:
         return self.path / "src" / self.package_name / "sqlmesh_project"
 
+    @property
+    def defs_state_dir(self) -> Path:
+        """Where Dagster keeps the components' defs state (LOCAL_FILESYSTEM), git-ignored."""
+        return self.path / "src" / self.package_name / "defs" / ".local_defs_state"
+
+    @property
+    def defs_state(self) -> Path:
+        """The SQLMesh component's state: its prepared manifest (`dg utils refresh-defs-state`)."""
+        return self.defs_state_dir / "SQLMeshProjectComponent__sqlmesh_project__" / "state"
+
     def run(
         self,
         command: str | Sequence[str],

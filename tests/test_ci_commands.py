@@ -52,7 +52,7 @@ STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/check-definitions\.sh", "run"),
     (r"bash scripts/ci/plan-apply\.sh( prod)?", "run"),
     (r"bash scripts/ci/plan-preview\.sh prod", "run"),
-    (r"bash scripts/ci/prepare-manifest\.sh( prod)?", "run"),
+    (r"bash scripts/ci/refresh-defs-state\.sh( prod)?", "run"),
     (r"bash scripts/ci/dagster-deploy\.sh", "skip: Dagster+ API"),
     (r"bash scripts/ci/close-branch-deployment\.sh", "skip: Dagster+ API"),
     (r"bash scripts/ci/invalidate-environment\.sh", "run"),
@@ -106,7 +106,7 @@ class Runner:
         """Runs one job's steps; returns its step outputs ($GITHUB_OUTPUT)."""
         job = jobs[name]
         # A fresh checkout per job, as on a runner: nothing prepared by an earlier job is left.
-        shutil.rmtree(self.project.sqlmesh_project / ".dagster", ignore_errors=True)
+        shutil.rmtree(self.project.defs_state_dir, ignore_errors=True)
         folder = self.project.path.parent / f"actions-{name}"
         folder.mkdir(exist_ok=True)
         output, summary = folder / "output", folder / "summary.md"
@@ -160,7 +160,9 @@ def environments(project: Project) -> dict[str, int | None]:
 def checkouts(installed_sources: Project, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Two copies of the installed default project: a scratch one for `checks`, and production."""
     copies = tuple(
-        copy_project(installed_sources, tmp_path_factory.mktemp(label), ignore=(".dagster*",))
+        copy_project(
+            installed_sources, tmp_path_factory.mktemp(label), ignore=(".local_defs_state",)
+        )
         for label in ("checks", "production")
     )
     for checkout in copies:
@@ -177,7 +179,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
 
     # 1. Pull request opened: checks (scratch DuckDB), then the pull request's environment.
     Runner(checks_checkout).run_job(pull_request, "checks")
-    assert (checks_checkout.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+    assert checks_checkout.defs_state.is_file()
 
     runner = Runner(production)
     runner.run_job(pull_request, "branch-deployment")
@@ -185,7 +187,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     assert PR_ENVIRONMENT in state and "prod" not in state, state
     summary = (production.path.parent / "actions-branch-deployment" / "summary.md").read_text()
     assert "SQLMesh plan preview: `prod`" in summary and "Explained plan" in summary, summary
-    assert (production.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+    assert production.defs_state.is_file()
 
     # The data diff: a new project's first pull request has no prod yet, so counts only.
     folder = production.path.parent / "actions-branch-deployment"
@@ -210,7 +212,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     assert "prod" in environments(production)
 
     outputs = runner.run_job(deploy, "deploy")
-    assert (production.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+    assert production.defs_state.is_file()
     keys = json.loads(outputs["keys"])
     assert keys and all(isinstance(key, str) for key in keys), outputs
 

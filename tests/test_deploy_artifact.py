@@ -1,4 +1,4 @@
-"""The deploy artifact carries the SQLMesh project and manifest, and loads outside the source tree.
+"""The deploy artifact carries the SQLMesh project and its defs state, and loads outside the tree.
 
 Serverless: the wheel is built the way `dg plus deploy` builds the source of a PEX deploy (the
 project's build backend), installed into a fresh virtualenv in another folder, and the definitions
@@ -37,6 +37,8 @@ HYBRID = Combination(DEFAULT.python_version, DEFAULT.warehouse, "hybrid")
 REPLAY_ENV = {"UV_LINK_MODE": "hardlink", "UV_COMPILE_BYTECODE": "0"}
 # Files SQLMesh or the tools write into the project folder that are not part of it.
 NOT_SOURCE = (".dagster", "logs", "__pycache__", ".cache")
+# The SQLMesh component's defs state, relative to the package.
+STATE = "defs/.local_defs_state/SQLMeshProjectComponent__sqlmesh_project__/state"
 
 
 def run(
@@ -92,7 +94,9 @@ def assert_loads_outside_source(
     ).stdout.strip()
     assert "site-packages" in where and not where.startswith(str(source)), where
     installed_project = Path(where).parent / "sqlmesh_project"
-    assert (installed_project / ".dagster" / "manifest.json").is_file()
+    assert (Path(where).parent / STATE).is_file()
+    # Shipped too: without it Dagster writes it at load, which a read-only deployment cannot.
+    assert (Path(where).parent / "defs" / ".local_defs_state" / ".gitignore").is_file()
     assert sqlmesh_source_files(installed_project) == sqlmesh_source_files(
         source / "src" / package / "sqlmesh_project"
     )
@@ -107,15 +111,16 @@ def assert_loads_outside_source(
 def prepared_project(
     installed_sources: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> Project:
-    """A copy of the installed default (Serverless) project, with a prepared manifest.
+    """A copy of the installed default (Serverless) project, with the SQLMesh component's state.
 
-    The manifest is prepared from the SQLMesh project alone (`--no-state`): the artifact's content
-    is what matters here; tests/test_ci_commands.py prepares it from applied state as CI does.
+    `dg utils refresh-defs-state` on the default gateway, which has no database in the copy: the
+    state comes from the SQLMesh project alone. The artifact's content is what matters here;
+    tests/test_ci_commands.py prepares it from applied state as CI does.
     """
     project = copy_project(installed_sources, tmp_path_factory.mktemp("artifact"))
     project.run("uv sync --frozen")
-    project.run("uv run --frozen sqlmesh-dagster prepare --no-state", env={"SQLMESH_GATEWAY": "ci"})
-    assert (project.sqlmesh_project / ".dagster" / "manifest.json").is_file()
+    project.run("uv run --frozen dg utils refresh-defs-state")
+    assert project.defs_state.is_file()
     return project
 
 
@@ -134,7 +139,7 @@ def test_serverless_wheel_carries_the_sqlmesh_project(
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     prefix = f"{package}/sqlmesh_project/"
-    assert f"{prefix}.dagster/manifest.json" in names
+    assert f"{package}/{STATE}" in names
     shipped = {name.removeprefix(prefix) for name in names if name.startswith(prefix)}
     missing = sqlmesh_source_files(prepared_project.sqlmesh_project) - shipped
     assert not missing, f"not in the wheel: {sorted(missing)}"
@@ -275,17 +280,19 @@ def test_hybrid_dockerfile_builds_the_sqlmesh_project_into_the_image(
 
     project = tmp_path / "project"
     shutil.copytree(rendered, project)
-    # The manifest is prepared by CI before the image build (scripts/ci/prepare-manifest.sh). The
-    # SQLMesh project does not depend on the deployment option, so the prepared one is reused.
+    # The defs state is prepared by CI before the image build (scripts/ci/refresh-defs-state.sh).
+    # The SQLMesh project does not depend on the deployment option, so the prepared one is reused.
     source_project = project / "src" / package / "sqlmesh_project"
     assert sqlmesh_source_files(source_project) == sqlmesh_source_files(
         prepared_project.sqlmesh_project
     )
-    shutil.copytree(prepared_project.sqlmesh_project / ".dagster", source_project / ".dagster")
+    shutil.copytree(
+        prepared_project.defs_state_dir, project / "src" / package / "defs" / ".local_defs_state"
+    )
     shutil.copy2(prepared_project.path / "uv.lock", project / "uv.lock")
 
     context = build_context(project, tmp_path / "context")
-    assert (context / "src" / package / "sqlmesh_project" / ".dagster" / "manifest.json").is_file()
+    assert (context / "src" / package / STATE).is_file()
     assert not (context / "tests").exists() and not (context / ".github").exists()
 
     build = DockerBuild(

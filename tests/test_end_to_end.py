@@ -9,6 +9,7 @@ only the subset ran.
 from __future__ import annotations
 
 import json
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -83,3 +84,70 @@ def state_covered(project: Project) -> set[str]:
     covered = state(project)["covered_days"]
     assert isinstance(covered, dict)
     return {name for name, days in covered.items() if days > 0}
+
+
+SECOND_CONFIG = """\
+gateways:
+  local:
+    connection:
+      type: duckdb
+      database: metrics.duckdb
+default_gateway: local
+model_defaults:
+  dialect: duckdb
+  start: '2024-01-01'
+"""
+SECOND_MODEL = """\
+MODEL (name metrics.numbers, kind FULL, cron '@daily', grain n);
+SELECT 1 AS n UNION ALL SELECT 2 AS n
+"""
+
+
+def test_scaffolded_second_component_checks_and_materializes(installed_project: Project) -> None:
+    """`dg scaffold defs` a second SQLMesh project beside the sample, check it, materialize it."""
+    project = installed_project
+    package = project.package_name
+    second = project.path / "src" / package / "metrics_project"
+    defs_folder = project.path / "src" / package / "defs" / "metrics"
+    (second / "models").mkdir(parents=True)
+    (second / "config.yaml").write_text(SECOND_CONFIG)
+    (second / "models" / "numbers.sql").write_text(SECOND_MODEL)
+    try:
+        project.run(
+            f"uv run dg scaffold defs {package}.sqlmesh_integration.SQLMeshProjectComponent "
+            f"metrics --project-path src/{package}/metrics_project"
+        )
+        written = (defs_folder / "defs.yaml").read_text()
+        assert "project: ../../metrics_project" in written and "name: metrics_models" in written
+        project.run("uv run dg check yaml")
+        project.run("uv run dg check defs")
+        listed = json.loads(project.run("uv run dg list defs --json").stdout)
+        keys = {asset["asset_key"] for asset in listed["assets"]}
+        assert {"metrics/numbers", "marts/customers"} <= keys, keys
+        sensors = {sensor["name"] for sensor in listed["sensors"]}
+        assert {"metrics_due_models", "sqlmesh_due_models"} <= sensors, sensors
+
+        project.run(
+            f"uv run sqlmesh -p src/{package}/metrics_project plan prod --auto-apply --no-prompts "
+            "--skip-backfill"
+        )
+        launch = project.run("uv run dg launch --assets metrics/numbers")
+        assert launch.stderr.count("ASSET_MATERIALIZATION") == 1
+        count = project.run(
+            [
+                *("uv", "run", "--no-sync", "python", "-c"),
+                "import duckdb; c = duckdb.connect('metrics.duckdb', read_only=True); "
+                "print(c.sql('SELECT count(*) FROM metrics.metrics.numbers').fetchone()[0], "
+                "c.sql(\"SELECT count(*) FROM sqlmesh._intervals WHERE name LIKE '%numbers%'\")"
+                ".fetchone()[0])",
+            ]
+        ).stdout.split()
+        assert count[0] == "2", count
+        assert int(count[1]) >= 1, "SQLMesh state records no interval of the model"
+    finally:
+        shutil.rmtree(second, ignore_errors=True)
+        shutil.rmtree(defs_folder, ignore_errors=True)
+        state = project.defs_state_dir / "SQLMeshProjectComponent__metrics_project__"
+        shutil.rmtree(state, ignore_errors=True)
+        for leftover in project.path.glob("metrics.duckdb*"):
+            leftover.unlink()

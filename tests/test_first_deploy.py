@@ -3,10 +3,10 @@
 A `warehouse=postgres` render keeps the sample and its shipped `prod` gateway, pointed at two empty
 databases on the test server (the warehouse and SQLMesh state), created for this test and dropped
 after it. The deploy workflow's own steps run in order, read from `.github/workflows/deploy.yml`
-and classified as tests/test_ci_commands.py does: plan preview, apply, prepare the manifest (the
-Dagster+ deploy itself is skipped), then the materialize step, run locally with `dg launch` and the
-manifest the deploy job prepared, as the deployed code location would. Outcomes are read where they
-live: the environment in the state database, rows in the warehouse.
+and classified as tests/test_ci_commands.py does: plan preview, apply, refresh the defs state (the
+Dagster+ deploy itself is skipped), then the materialize step, run locally with `dg launch` and
+the defs state the deploy job prepared, as the deployed code location would. Outcomes are read
+where they live: the environment in the state database, rows in the warehouse.
 
 The sample lands its external source itself (`before_all` in settings.yaml) and never shadows a
 real table: a row added to that table by someone else is still there after the next run.
@@ -126,10 +126,9 @@ def test_defaults_deploy_to_empty_production_databases(
     assert warehouse("SELECT count(*) FROM raw.exchange_rates") == "[(9,)]"
 
     run_job(project, jobs, "deploy", env, log)
-    manifest = project.sqlmesh_project / ".dagster" / "manifest.json"
-    assert '"gateway": "prod"' in manifest.read_text()
+    assert '"gateway": "prod"' in project.defs_state.read_text()
 
-    # The deployed code location: its manifest is the one the deploy job prepared (a stale or
+    # The deployed code location: its defs state is the one the deploy job prepared (a stale or
     # missing one is an error in a deployment), and its runtime variables select the prod gateway.
     runtime = {**env, "SQLMESH_GATEWAY": "prod", "DAGSTER_CLOUD_DEPLOYMENT_NAME": "prod"}
     run_job(project, jobs, "materialize", runtime, log)

@@ -193,7 +193,9 @@ def test_dockerignore_covers_nested_secrets_caches_and_databases(
     }
     for required in ("**/.env", "**/.env.*", "**/.cache", "**/*.duckdb", "**/*.duckdb.wal"):
         assert required in patterns, f".dockerignore lacks {required}"
-    assert not any(".dagster" in pattern for pattern in patterns), "the manifest must ship"
+    assert not any(
+        "local_defs_state" in pattern or "defs" in pattern.split("/") for pattern in patterns
+    ), "the SQLMesh component's defs state must ship"
 
 
 def sqlmesh_config(project: Path, environment: dict[str, str]) -> dict[str, Any]:

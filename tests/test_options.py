@@ -3,7 +3,7 @@
 For each render below, as a new user and the pull request's `checks` job would, with no production
 credential in the environment:
 1. the README's quickstart on the local gateway (`uv sync`, `sqlmesh plan`, `dg launch`);
-2. `scripts/ci/check-definitions.sh` on the `ci` gateway (plan, prepare the manifest, `dg check
+2. `scripts/ci/check-definitions.sh` on the `ci` gateway (plan, refresh the defs state, `dg check
    defs`);
 3. the generated tests that are not marked slow, in the first render of each Python version.
 

@@ -129,9 +129,9 @@ def test_four_concurrent_launches_queue_and_make_one_runs_data(
     # Created once before the runs: several processes creating a fresh instance at once collide.
     project.run(["uv", "run", "--no-sync", "dagster", "instance", "migrate"], env=env)
     plan(project)
-    # As on a fresh render: no manifest, so every launch prepares one at load while another
+    # As on a fresh render: no defs state, so every launch prepares it at load while another
     # launch's run holds the DuckDB file (loading must never open it).
-    shutil.rmtree(project.sqlmesh_project / ".dagster", ignore_errors=True)
+    shutil.rmtree(project.defs_state_dir, ignore_errors=True)
 
     logs = [tmp_path / f"launch-{index}.log" for index in range(4)]
     processes = []

@@ -40,6 +40,7 @@ EXPECTED_FILES = [
     "src/{pkg}/sqlmesh_project/config.py",
     "src/{pkg}/sqlmesh_project/settings.yaml",
     "src/{pkg}/sqlmesh_project/external_models.yaml",
+    "src/{pkg}/defs/sqlmesh/defs.yaml",
 ]
 
 

@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
 
-from .support import PACKAGE_PROJECT_DIR, SampleProject
+from .support import PACKAGE_PROJECT_DIR, SampleProject, prepared_manifest
 
-_ENVIRONMENT_VARIABLES = ("SQLMESH_GATEWAY", "SQLMESH_ENVIRONMENT", "DAGSTER_CLOUD_DEPLOYMENT_NAME")
+_ENVIRONMENT_VARIABLES = (
+    "SQLMESH_GATEWAY",
+    "SQLMESH_ENVIRONMENT",
+    "DAGSTER_CLOUD_DEPLOYMENT_NAME",
+    "DAGSTER_IS_DEV_CLI",
+)
 
 
 @pytest.fixture
@@ -43,7 +47,7 @@ def _applied_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             monkeypatch.delenv(name, raising=False)
         applied = _sample_in(root)
         applied.plan()
-        load_manifest(applied.project)
+        prepared_manifest(applied.project)
     return root
 
 

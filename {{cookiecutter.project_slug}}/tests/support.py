@@ -23,7 +23,13 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     sqlmesh_definitions,
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SQLMeshIntegrationError
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+    Manifest,
+    load_manifest,
+    write_manifest,
+)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
 
 PACKAGE_PROJECT_DIR = Path({{ cookiecutter.package_name }}.__file__).parent / "sqlmesh_project"
 
@@ -62,7 +68,7 @@ class SampleProject:
         definitions = sqlmesh_definitions(
             self.project,
             translator=translator,
-            manifest=load_manifest(self.project),  # refreshed when a test edited the project
+            manifest=prepared_manifest(self.project),
         )
         job = definitions.resolve_implicit_global_asset_job_def()
         keys = (
@@ -78,7 +84,7 @@ class SampleProject:
     def run_checks(self) -> dg.ExecuteInProcessResult:
         """Executes every asset check alone (a job selecting only checks, like the UI's Execute)."""
         definitions = dg.Definitions.merge(
-            sqlmesh_definitions(self.project, manifest=load_manifest(self.project)),
+            sqlmesh_definitions(self.project, manifest=prepared_manifest(self.project)),
             dg.Definitions(
                 jobs=[dg.define_asset_job("checks", selection=dg.AssetSelection.all_asset_checks())]
             ),
@@ -123,6 +129,19 @@ class SampleProject:
             }
         finally:
             context.close()
+
+
+def prepared_manifest(project: SQLMeshProject) -> Manifest:
+    """The project's manifest file, prepared again when a test edited the project (or none exists).
+
+    What `uv run sqlmesh-dagster prepare` does, only when needed: tests edit models between runs.
+    """
+    try:
+        return load_manifest(project)
+    except SQLMeshIntegrationError:
+        manifest = prepare_manifest(project)
+        write_manifest(project.resolved_manifest_path, manifest)
+        return manifest
 
 
 def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:

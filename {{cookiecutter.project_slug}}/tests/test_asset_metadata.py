@@ -1,5 +1,5 @@
 """What the asset page shows beyond the spec's basics: column lineage, freshness, row counts and
-code links, built from hand-written manifests (no SQLMesh)."""
+code links, built from hand-written manifests (no SQLMesh), and the lineage SQLMesh traces."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     SQLMeshModel,
     SQLMeshSourceRepository,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import METADATA_FETCH_ROW_COUNT
 from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
-from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import (
-    METADATA_FETCH_ROW_COUNT,
-    SQLMeshTranslatorSettings,
-)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.targets import display_name
+from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import SQLMeshTranslatorSettings
 
+from .support import SampleProject, prepared_manifest
 from .test_translator import manifest, model
 
 PROJECT_DIR = Path("/project")
@@ -237,3 +237,32 @@ def test_code_link_is_the_file_on_github_in_dagster_plus(monkeypatch: pytest.Mon
     assert reference.url == f"https://github.com/acme/shop/blob/c0ffee/{path}"
     # Nothing known about the repository: the local link, never a wrong one.
     assert isinstance(code_link(monkeypatch, deployed, None), dg.LocalFileCodeReference)
+
+
+def test_column_lineage_is_traced_when_the_manifest_is_prepared(
+    applied_sample: SampleProject,
+) -> None:
+    manifest = prepared_manifest(applied_sample.project)
+    lineage = {
+        model.view_name: {
+            column: {(display_name(upstream), name) for upstream, name in sources}
+            for column, sources in model.column_lineage.items()
+        }
+        for model in manifest.models
+    }
+
+    customers = lineage["marts.customers"]
+    assert customers["full_name"] == {("staging.stg_customers", "full_name")}
+    assert customers["lifetime_value_usd"] == {
+        ("marts.orders", "amount_usd"),
+        ("marts.orders", "is_returned"),
+    }
+    assert lineage["staging.stg_customers"]["full_name"] == {
+        ("seeds.raw_customers", "first_name"),
+        ("seeds.raw_customers", "last_name"),
+    }
+    # Through to the external source.
+    assert lineage["staging.stg_exchange_rates"]["usd_per_unit"] == {
+        ("raw.exchange_rates", "usd_per_unit")
+    }
+    assert lineage["seeds.raw_customers"] == {}  # a seed reads a file, not a table

@@ -17,9 +17,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
 from {{ cookiecutter.package_name }}.sqlmesh_integration.automation import DEFAULT_SENSOR_NAME
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
 
-from .support import SampleProject
+from .support import SampleProject, prepared_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +38,7 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 def tick(sample: SampleProject, instance: dg.DagsterInstance) -> SensorTick:
     """One evaluation of the sensor as the daemon runs it (the real evaluation function)."""
-    definitions = sqlmesh_definitions(sample.project, manifest=load_manifest(sample.project))
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
     sensor = definitions.resolve_sensor_def(DEFAULT_SENSOR_NAME)
     context = dg.build_sensor_context(
         instance=instance,
@@ -59,7 +58,7 @@ def launch(
 ) -> dg.ExecuteInProcessResult:
     """Executes the tick's run request on the instance, tagged as the daemon tags it."""
     (request,) = data.run_requests or []
-    definitions = sqlmesh_definitions(sample.project, manifest=load_manifest(sample.project))
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
     job = definitions.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
         instance=instance,
@@ -207,6 +206,5 @@ def test_definitions_with_the_sensor_load_without_sqlmesh(applied_sample: Sample
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "SQLMESH_MANIFEST_REFRESH": "never"},
     )
     assert result.stdout.strip() == "[]", result.stdout

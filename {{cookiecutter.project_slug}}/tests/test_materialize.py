@@ -28,6 +28,7 @@ from .support import (
     check_results,
     materialized_keys,
     observed_keys,
+    prepared_manifest,
     step_failure_message,
 )
 
@@ -98,7 +99,8 @@ def test_checks_alone_audit_the_filled_intervals_without_running(
     assert materialized_keys(result) == set()
     assert sample.intervals() == before
     checks = check_results(result)
-    every_check = sqlmesh_definitions(sample.project).resolve_asset_graph().asset_check_keys
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
+    every_check = definitions.resolve_asset_graph().asset_check_keys
     assert set(checks) == {(key.asset_key.to_user_string(), key.name) for key in every_check}
     assert all(
         evaluation.passed
@@ -154,6 +156,10 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
     message = step_failure_message(result)
     assert "marts.orders" in message and "Conversion" in message
     assert "marts.customers" in message and "marts.daily_revenue" in message  # skipped downstream
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    named = failure.step_failure_data.user_failure_data.metadata  # the failure's metadata
+    assert named["sqlmesh/failed_models"].value == ["marts.orders"]
+    assert named["sqlmesh/skipped_models"].value == ["marts.customers", "marts.daily_revenue"]
     assert materialized_keys(result) == ALL_MODELS - {
         "marts/orders",
         "marts/daily_revenue",
@@ -264,7 +270,7 @@ def test_environment_never_applied_names_the_plan_command(sample: SampleProject)
 def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) -> None:
     from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
 
-    definitions = sqlmesh_definitions(sample.project)
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
     graph = definitions.resolve_asset_graph()
     external = graph.get(dg_key("raw/exchange_rates"))
     assert not external.is_materializable

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration.automation import run_request
-from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import (
     METADATA_AUDITED_NODE,
+    METADATA_MODEL_NAME,
     NODE_EXTERNAL,
     NODE_MODEL,
     NODE_STANDALONE,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import METADATA_MODEL_NAME
 
 ORDERS, CUSTOMERS = dg.AssetKey(["marts", "orders"]), dg.AssetKey(["marts", "customers"])
 RATES = dg.AssetKey(["raw", "exchange_rates"])

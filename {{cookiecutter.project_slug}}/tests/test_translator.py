@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SelectionError
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     Manifest,
     SQLMeshAudit,
@@ -16,6 +17,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     SQLMeshModel,
     SQLMeshStandaloneAudit,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.selection import select_manifest
 from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs, check_names
 from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import (
     SQLMeshTranslatorSettings,
@@ -245,3 +247,28 @@ def test_two_models_with_one_key_are_refused() -> None:
 def test_cron_aliases() -> None:
     assert dagster_cron("@daily") == "0 0 * * *"
     assert dagster_cron("*/5 * * * *") == "*/5 * * * *"
+
+
+def test_sqlmesh_selectors_pick_models_their_upstream_and_tables_without_sqlmesh() -> None:
+    raw = model("raw_orders", "seeds")
+    staged = model("stg_orders", "staging", depends_on=(raw.name, '"db"."raw"."rates"'))
+    orders = model("orders", depends_on=(staged.name,), tags=("finance",))
+    revenue = model("revenue", depends_on=(orders.name,))
+    rates = SQLMeshExternalTable(
+        name='"db"."raw"."rates"', catalog="db", schema="raw", table="rates"
+    )
+    full = manifest(raw, staged, orders, revenue, externals=(rates,))
+
+    def selected(select: str | None, exclude: str | None = None) -> list[str]:
+        return [item.view_name for item in select_manifest(full, select, exclude).models]
+
+    assert select_manifest(full, None, None) is full
+    assert selected("+marts.orders") == ["seeds.raw_orders", "staging.stg_orders", "marts.orders"]
+    assert selected("staging.*+", "marts.revenue") == ["staging.stg_orders", "marts.orders"]
+    assert selected("tag:finance, db.marts.revenue") == ["marts.orders", "marts.revenue"]
+    assert select_manifest(full, "marts.*", None).external_tables == ()
+    assert select_manifest(full, "staging.*", None).external_tables == (rates,)
+    with pytest.raises(SelectionError, match="matches no model"):
+        selected("marts.nothing")
+    with pytest.raises(SelectionError, match="not evaluated here"):
+        selected("marts.* & tag:finance")

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Prints, as one JSON list, the keys of the assets the materialize step launches (default selection
 # `*`, every materializable asset of the code location), read from the definitions as deployed (needs the
-# manifest). Usage: asset-keys.sh [selection]
+# SQLMesh component's defs state). Usage: asset-keys.sh [selection]
 # shellcheck source=scripts/ci/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# The manifest as prepared for the deploy, never refreshed here: the gateway it was prepared for,
-# and a missing or stale manifest is an error.
+# The gateway the defs state was prepared for (refresh-defs-state.sh): `dg` keeps a state prepared
+# from the current files as it is, so this reads the one the deploy ships.
 select_gateway
-export SQLMESH_MANIFEST_REFRESH=never
 
 selection="${1:-${MATERIALIZE_SELECTION:-*}}"
 uv run --frozen dg list defs --json --assets "${selection}" |

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Loads the Dagster definitions the way a deployment does, on the CI gateway (DuckDB, no
-# credentials): apply the project to the gateway's `prod` environment, prepare the manifest from it,
-# then `dg check defs`. Catches models that do not run and definitions that do not load.
+# credentials): apply the project to the gateway's `prod` environment, refresh the SQLMesh
+# component's defs state (its manifest) from it, then `dg check defs`. Catches models that do not
+# run and definitions that do not load.
 # shellcheck source=scripts/ci/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -9,7 +10,7 @@ export SQLMESH_GATEWAY="${SQLMESH_GATEWAY:-ci}"
 
 log "sqlmesh plan prod --auto-apply (gateway ${SQLMESH_GATEWAY})"
 sqlmesh plan prod --auto-apply --no-prompts
-log "sqlmesh-dagster prepare (gateway ${SQLMESH_GATEWAY}, environment prod)"
-SQLMESH_ENVIRONMENT=prod uv run --frozen sqlmesh-dagster prepare
+log "dg utils refresh-defs-state (gateway ${SQLMESH_GATEWAY}, environment prod)"
+SQLMESH_ENVIRONMENT=prod uv run --frozen dg utils refresh-defs-state
 log "dg check defs"
 uv run --frozen dg check defs

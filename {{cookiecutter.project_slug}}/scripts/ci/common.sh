@@ -13,7 +13,9 @@ PYTHON_VERSION="{{ cookiecutter.python_version }}"
 WAREHOUSE="{{ cookiecutter.warehouse }}"
 DAGSTER_PLUS_DEPLOYMENT="{{ cookiecutter.dagster_plus_deployment }}"
 SQLMESH_PROJECT="src/${PACKAGE_NAME}/sqlmesh_project"
-MANIFEST_PATH="${SQLMESH_PROJECT}/.dagster/manifest.json"
+# The SQLMesh component's defs state (its prepared manifest), where `dg utils refresh-defs-state`
+# writes it for the key `SQLMeshProjectComponent[sqlmesh_project]`.
+DEFS_STATE_PATH="src/${PACKAGE_NAME}/defs/.local_defs_state/SQLMeshProjectComponent__sqlmesh_project__/state"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${REPO_ROOT}"

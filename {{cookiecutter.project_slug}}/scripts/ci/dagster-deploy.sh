@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys the code location to Dagster+ with `dg plus deploy`: the full deployment (default `prod`)
 # on the main branch, the pull request's branch deployment when GITHUB_PR_NUMBER is set.
-# Run prepare-manifest.sh first: the manifest must be inside the package this builds.
+# Run refresh-defs-state.sh first: the SQLMesh component's state must be inside the package this
+# builds.
 #
 # Needs DAGSTER_CLOUD_ORGANIZATION and DAGSTER_CLOUD_API_TOKEN; in GitHub Actions also the GITHUB_*
 # variables the runner sets (commit, repository, run). A branch deployment's address goes to the
@@ -15,8 +16,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 require_variables DAGSTER_CLOUD_ORGANIZATION DAGSTER_CLOUD_API_TOKEN
-test -s "${MANIFEST_PATH}" || {
-    echo "No ${MANIFEST_PATH}: run scripts/ci/prepare-manifest.sh before deploying." >&2
+test -s "${DEFS_STATE_PATH}" || {
+    echo "No ${DEFS_STATE_PATH}: run scripts/ci/refresh-defs-state.sh before deploying." >&2
     exit 1
 }
 

@@ -1,16 +1,18 @@
 """SQLMesh → Dagster: models as assets, audits as asset checks, `sqlmesh run` to materialize.
 
 Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared
-manifest (`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run
-(`runner.py`), to ask which models are due (`due.py`, from the sensor's tick) and to read what
-SQLMesh filled outside Dagster (`filled.py`, for the mirror). Planning and applying stay with the
-SQLMesh CLI (in CI).
+manifest (`manifest.py`), kept as the Dagster defs state of `SQLMeshProjectComponent`
+(`component.py`, configured in `defs.yaml`) or read from a file by `@sqlmesh_assets` (`assets.py`);
+SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run (`runner.py`), to ask which
+models are due (`due.py`, from the sensor's tick) and to read what SQLMesh filled outside Dagster
+(`filled.py`, for the mirror). Planning and applying stay with the SQLMesh CLI (in CI).
 """
 
 from __future__ import annotations
 
 from .assets import project_specs, sqlmesh_assets, sqlmesh_definitions
 from .automation import sqlmesh_due_sensor
+from .component import SQLMeshProjectComponent
 from .errors import SQLMeshIntegrationError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
 from .project import SQLMeshProject, environment_from_env, pull_request_environment
@@ -24,6 +26,7 @@ __all__ = [
     "SQLMeshIntegrationError",
     "SQLMeshModel",
     "SQLMeshProject",
+    "SQLMeshProjectComponent",
     "SQLMeshResource",
     "SQLMeshSpecs",
     "SQLMeshTranslator",

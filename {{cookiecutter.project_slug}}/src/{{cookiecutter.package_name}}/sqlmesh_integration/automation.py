@@ -19,10 +19,15 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from .metadata import (
+    METADATA_AUDITED_NODE,
+    METADATA_MODEL_NAME,
+    METADATA_SNAPSHOT_IDENTIFIER,
+    NODE_MODEL,
+    TAG_DUE_MODELS,
+)
 from .mirror import InstanceLedger, mirror_pass, summary
-from .specs import METADATA_AUDITED_NODE, NODE_MODEL
 from .targets import display_name as _display
-from .translator import METADATA_MODEL_NAME, METADATA_SNAPSHOT_IDENTIFIER
 
 if TYPE_CHECKING:
     from .due import DueModels
@@ -34,7 +39,6 @@ DEFAULT_INTERVAL_SECONDS = 60
 # them one by one (about 0.1 s each on a SQLite instance): a first pass after a years-long backfill
 # is spread over a few ticks.
 MIRROR_EVENTS_PER_TICK = 500
-TAG_DUE_MODELS = "sqlmesh/due_models"
 _IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

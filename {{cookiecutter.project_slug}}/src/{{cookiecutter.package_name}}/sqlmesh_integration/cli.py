@@ -1,8 +1,7 @@
 """`sqlmesh-dagster`: the project's commands for CI and local use.
 
-- `sqlmesh-dagster prepare` writes the manifest that Dagster loads definitions from (CI runs it
-  before the
-  deploy build; locally the manifest refreshes itself).
+- `sqlmesh-dagster prepare` writes the manifest file the `@sqlmesh_assets` decorator reads (the
+  component keeps its manifest as Dagster defs state instead: `dg utils refresh-defs-state`).
 - `sqlmesh-dagster environment [--pull-request N]` prints the SQLMesh environment a run targets (the
   same
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
@@ -22,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import SQLMeshIntegrationError
+from .errors import InvalidInputError, SQLMeshIntegrationError
 from .project import (
     PROD_ENVIRONMENT,
     SQLMeshProject,
@@ -93,7 +92,7 @@ def _prepare(project: SQLMeshProject, *, read_state: bool) -> int:
     from .prepare import prepare_manifest
 
     manifest = prepare_manifest(project, read_state=read_state)
-    path = write_manifest(project, manifest)
+    path = write_manifest(project.resolved_manifest_path, manifest)
     print(
         f"Wrote {path} ({len(manifest.models)} models, {len(manifest.external_tables)} external "
         f"tables, gateway `{manifest.gateway}`)."
@@ -165,7 +164,7 @@ def _pr_diff(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
 
     environment = arguments.environment.strip()
     if environment == PROD_ENVIRONMENT or not environment:
-        raise ValueError(
+        raise InvalidInputError(
             f"pr-diff compares a pull request's environment with prod, not {environment!r}: "
             "pass the environment, e.g. `sqlmesh-dagster pr-diff pr_7`."
         )
@@ -211,7 +210,7 @@ def _sample_rows(text: str) -> int:
     if not text:
         return DEFAULT_SAMPLE_ROWS
     if not text.isdigit():
-        raise ValueError(
+        raise InvalidInputError(
             f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to 0 (no samples of "
             f"data in the pull request) or a number such as {DEFAULT_SAMPLE_ROWS}."
         )

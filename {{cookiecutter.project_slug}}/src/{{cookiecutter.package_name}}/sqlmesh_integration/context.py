@@ -46,6 +46,7 @@ def open_context(
     *,
     load: bool = True,
     console: Console | None = None,
+    config: Config | None = None,
 ) -> Context:
     """Returns a SQLMesh context for the project.
 
@@ -54,8 +55,10 @@ def open_context(
         load: Whether to load the models from the files. A run does not need them: `Context.run`
             evaluates the snapshots stored in the environment's state.
         console: A console for this context only (SQLMesh's global console is left alone).
+        config: The project's config when the caller already loaded it (:func:`load_config`), so
+            a run loads it once.
     """
-    config = load_config(project)
+    config = config or load_config(project)
     context = Context(
         paths=[project.project_dir],
         config={project.project_dir.absolute(): config},
@@ -68,13 +71,13 @@ def open_context(
 
 
 def gateway_name(project: SQLMeshProject, config: Config) -> str:
-    """The gateway a context for this project uses."""
+    """The gateway a context for this project uses: the one place that chooses it."""
     return project.gateway or config.default_gateway_name
 
 
-def duckdb_database_path(project: SQLMeshProject) -> Path | None:
+def duckdb_database_path(project: SQLMeshProject, config: Config | None = None) -> Path | None:
     """The DuckDB file the project's gateway writes to, or None for other engines or in-memory."""
-    config = load_config(project)
+    config = config or load_config(project)
     gateway = config.gateways.get(gateway_name(project, config))
     connection = gateway.connection if gateway else None
     if (

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlmesh.core import constants as sqlmesh_constants
+from sqlmesh.core.config import Config
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.snapshot import DeployabilityIndex, apply_auto_restatements
 
@@ -96,33 +97,38 @@ def find_due_models(
         StateConnectionError: the state database or warehouse could not be reached.
     """
     try:
-        with read_lock(project) as gateway:
-            return _read_due_models(project, environment, gateway, execution_time)
+        with read_lock(project) as (config, gateway):
+            return _read_due_models(project, config, environment, gateway, execution_time)
     except RunLockTimeoutError as error:
         return DueModels(environment, busy=f"a SQLMesh run holds {error.lock_path}")
 
 
 @contextmanager
-def read_lock(project: SQLMeshProject) -> Iterator[str]:
+def read_lock(project: SQLMeshProject) -> Iterator[tuple[Config, str]]:
     """Holds the lock file runs take while the block reads SQLMesh, without waiting for it.
 
     A local DuckDB file is then open only while the block lasts, and a run that starts meanwhile
     waits for it (runs wait for the lock); with other engines there is no lock file. Yields the
-    gateway's name.
+    project's config (loaded once per read) and the gateway's name.
 
     Raises:
         RunLockTimeoutError: a run holds the lock (callers skip, saying so).
     """
-    gateway = gateway_name(project, load_config(project))
-    with database_lock(duckdb_database_path(project), timeout_seconds=0):
-        yield gateway
+    config = load_config(project)
+    gateway = gateway_name(project, config)
+    with database_lock(duckdb_database_path(project, config), timeout_seconds=0):
+        yield config, gateway
 
 
 def _read_due_models(
-    project: SQLMeshProject, environment: str, gateway: str, execution_time: datetime | None
+    project: SQLMeshProject,
+    config: Config,
+    environment: str,
+    gateway: str,
+    execution_time: datetime | None,
 ) -> DueModels:
     try:
-        context = open_context(project, load=False, console=NoopConsole())
+        context = open_context(project, load=False, console=NoopConsole(), config=config)
     except Exception as error:
         return _busy_or_raise(error, environment, gateway)
     try:

@@ -10,6 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from .metadata import (
+    METADATA_ENVIRONMENT,
+    METADATA_FAILED_MODELS,
+    METADATA_NOT_APPLIED_MODELS,
+    METADATA_SKIPPED_MODELS,
+)
+
 # What a credential looks like in text SQLMesh, drivers and connection strings produce:
 # `motherduck_token=...`, `password='...'`, `"access_token": "..."`, `SNOWFLAKE_PASSWORD=...`,
 # and the password between `user:` and `@` in a connection URL.
@@ -39,10 +46,22 @@ def mask_secrets(text: str) -> str:
 
 
 class SQLMeshIntegrationError(Exception):
-    """Base class of every error this integration raises; its message has secrets masked."""
+    """Base class of every error this integration raises; its message has secrets masked.
 
-    def __init__(self, message: str) -> None:
+    `metadata` holds what the error is about (the failed, skipped or not applied models): a failed
+    step reports it as the metadata of its Dagster failure.
+    """
+
+    def __init__(self, message: str, metadata: Mapping[str, object] | None = None) -> None:
         super().__init__(mask_secrets(message))
+        self.metadata: dict[str, object] = dict(metadata or {})
+
+
+class InvalidInputError(SQLMeshIntegrationError, ValueError):
+    """A value given to the integration is not usable (a model tag, an argument, a number).
+
+    The message names the value and the fix. Also a `ValueError`, as it always was.
+    """
 
 
 def masked_cause(error: BaseException) -> Exception:
@@ -75,32 +94,32 @@ class BranchDeploymentEnvironmentError(SQLMeshIntegrationError):
 
 
 class ManifestMissingError(SQLMeshIntegrationError):
-    """The prepared manifest does not exist where a deployment expects it."""
+    """No prepared manifest where definitions are loaded from."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, command: str) -> None:
         super().__init__(
-            f"No SQLMesh manifest at {path}: run `sqlmesh-dagster prepare` before building the "
-            "deployment (CI does this before the Dagster+ deploy step)."
+            f"No SQLMesh manifest in {path}: run `{command}` before loading the definitions "
+            "(CI runs it before the Dagster+ deploy build, so the manifest ships with the code)."
         )
 
 
 class ManifestStaleError(SQLMeshIntegrationError):
-    """The prepared manifest was built from other SQLMesh project files than the ones deployed."""
+    """The prepared manifest was built from other SQLMesh project files than the ones loaded."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, command: str) -> None:
         super().__init__(
             f"The SQLMesh manifest at {path} was prepared from other project files than the ones "
-            "deployed: run `sqlmesh-dagster prepare` after the last model change and deploy again."
+            f"loaded: run `{command}` after the last model change (and deploy again)."
         )
 
 
 class ManifestInvalidError(SQLMeshIntegrationError):
     """The manifest file cannot be read (corrupt, or written by another version)."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, command: str) -> None:
         super().__init__(
-            f"The SQLMesh manifest at {path} cannot be read ({reason}): run "
-            "`sqlmesh-dagster prepare` to write it again."
+            f"The SQLMesh manifest at {path} cannot be read ({reason}): run `{command}` to "
+            "write it again."
         )
 
 
@@ -110,8 +129,19 @@ class ProjectLoadError(SQLMeshIntegrationError):
     def __init__(self, project_dir: str, cause: BaseException) -> None:
         super().__init__(
             f"SQLMesh could not load the project at {project_dir} ({type(cause).__name__}: "
-            f"{first_line(cause)}): fix the model or config it names, then run "
-            "`sqlmesh-dagster prepare` again."
+            f"{first_line(cause)}): fix the model or config it names, then load the definitions "
+            "again."
+        )
+
+
+class SelectionError(SQLMeshIntegrationError):
+    """A `select` or `exclude` of the component is not SQLMesh selector syntax it understands."""
+
+    def __init__(self, expression: str, reason: str) -> None:
+        super().__init__(
+            f"SQLMesh model selector `{expression}` cannot be used ({reason}): use model names "
+            "with `*` wildcards (`marts.*`), `tag:<tag>`, and `+` for upstream or downstream "
+            "models (`+marts.customers`), separated by spaces."
         )
 
 
@@ -134,7 +164,8 @@ class ModelsNotAppliedError(SQLMeshIntegrationError):
         super().__init__(
             f"Model(s) {listed} changed since they were applied to `{environment}` (or were never "
             f"applied): run `{plan_command}` first, then materialize again (in a deployment: "
-            "deploy the code that was applied)."
+            "deploy the code that was applied).",
+            {METADATA_NOT_APPLIED_MODELS: self.models, METADATA_ENVIRONMENT: environment},
         )
 
 
@@ -177,7 +208,14 @@ class ModelRunFailedError(SQLMeshIntegrationError):
         )
         if self.skipped:
             message += "\nNot run because an upstream model failed: " + ", ".join(self.skipped)
-        super().__init__(message)
+        super().__init__(
+            message,
+            {
+                METADATA_FAILED_MODELS: sorted(self.failures),
+                METADATA_SKIPPED_MODELS: self.skipped,
+                METADATA_ENVIRONMENT: environment,
+            },
+        )
 
 
 class RunFailedError(SQLMeshIntegrationError):

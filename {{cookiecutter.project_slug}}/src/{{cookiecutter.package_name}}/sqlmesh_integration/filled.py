@@ -16,6 +16,7 @@ from __future__ import annotations
 import typing as t
 
 from sqlmesh.core import constants as sqlmesh_constants
+from sqlmesh.core.config import Config
 from sqlmesh.core.console import NoopConsole
 from sqlmesh.core.snapshot import DeployabilityIndex
 
@@ -37,15 +38,17 @@ def read_filled_state(project: SQLMeshProject, environment: str) -> FilledState:
         StateConnectionError: the state database or warehouse could not be reached.
     """
     try:
-        with read_lock(project) as gateway:
-            return _read(project, environment, gateway)
+        with read_lock(project) as (config, gateway):
+            return _read(project, config, environment, gateway)
     except RunLockTimeoutError as error:
         return FilledState(environment, busy=f"a SQLMesh run holds {error.lock_path}")
 
 
-def _read(project: SQLMeshProject, environment: str, gateway: str) -> FilledState:
+def _read(
+    project: SQLMeshProject, config: Config, environment: str, gateway: str
+) -> FilledState:
     try:
-        context = open_context(project, load=False, console=NoopConsole())
+        context = open_context(project, load=False, console=NoopConsole(), config=config)
     except Exception as error:
         return FilledState(environment, busy=busy_reason_or_raise(error, gateway))
     try:

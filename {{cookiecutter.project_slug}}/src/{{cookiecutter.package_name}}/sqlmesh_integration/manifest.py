@@ -2,38 +2,31 @@
 
 Loading a Dagster code location imports it, on every deploy and often in between. Opening a SQLMesh
 context costs seconds (and a state connection), so, like dagster-dbt's `manifest.json`, the metadata
-is prepared ahead of time (`sqlmesh-dagster prepare`, run by CI before the deploy build) and shipped
-with the code. Locally the manifest refreshes itself whenever the SQLMesh project's files change,
-from the files alone: loading definitions never opens the DuckDB file or the state database, so it
-never collides with a run that holds them. When the project itself does not load (a model or config
-error), the last good manifest is served with a warning naming the error; any other error is raised.
-In a Dagster+ deployment a missing or stale manifest is an error that names the fix.
+is prepared ahead of time (`prepare.py`) and loaded as it is. The component keeps it as its Dagster
+defs state (`component.py`); the `@sqlmesh_assets` decorator reads it from a file written by
+`sqlmesh-dagster prepare`. Either way a missing, stale (prepared from other project files) or
+unreadable manifest is an error naming the command that prepares it: definitions never load from
+it silently.
+
+This module holds the data and its checks only: it imports neither SQLMesh nor `prepare.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from .errors import (
-    ManifestInvalidError,
-    ManifestMissingError,
-    ManifestStaleError,
-    ProjectLoadError,
-    mask_secrets,
-)
-from .project import SQLMeshProject, is_deployment
-
-logger = logging.getLogger(__name__)
+from .errors import ManifestInvalidError, ManifestMissingError, ManifestStaleError
+from .project import SQLMeshProject
 
 MANIFEST_FORMAT = 3
-RefreshMode = Literal["auto", "always", "never"]
+# The command that prepares the manifest file the `@sqlmesh_assets` decorator reads.
+PREPARE_COMMAND = "uv run sqlmesh-dagster prepare"
 
 
 @dataclass(frozen=True)
@@ -235,9 +228,8 @@ def project_fingerprint(project: SQLMeshProject) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(project: SQLMeshProject, manifest: Manifest) -> Path:
+def write_manifest(path: Path, manifest: Manifest) -> Path:
     """Writes the manifest atomically (a reader never sees half a file)."""
-    path = project.resolved_manifest_path
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(manifest.to_json())
@@ -245,81 +237,58 @@ def write_manifest(project: SQLMeshProject, manifest: Manifest) -> Path:
     return path
 
 
-def read_manifest(project: SQLMeshProject) -> Manifest:
-    """Reads the manifest as it is on disk, stale or not."""
-    path = project.resolved_manifest_path
+def read_manifest(path: Path, command: str = PREPARE_COMMAND) -> Manifest:
+    """Reads the manifest as it is on disk, stale or not.
+
+    Raises:
+        ManifestMissingError: no file at `path`.
+        ManifestInvalidError: the file is not a manifest of this format.
+    """
     if not path.exists():
-        raise ManifestMissingError(str(path))
+        raise ManifestMissingError(str(path), command)
     try:
         return Manifest.from_json(path.read_text())
     except (ValueError, KeyError, TypeError) as error:
-        raise ManifestInvalidError(str(path), str(error) or type(error).__name__) from error
+        reason = str(error) or type(error).__name__
+        raise ManifestInvalidError(str(path), reason, command) from error
 
 
-def load_manifest(project: SQLMeshProject, refresh: RefreshMode | None = None) -> Manifest:
-    """Returns an up-to-date manifest for the project.
+def is_current(manifest: Manifest, project: SQLMeshProject) -> bool:
+    """Whether the manifest was prepared from the project's files as they are now."""
+    return manifest.project_fingerprint == project_fingerprint(project)
+
+
+def read_current_manifest(
+    path: Path | None, project: SQLMeshProject, command: str = PREPARE_COMMAND
+) -> Manifest:
+    """Reads a manifest and refuses it unless it matches the project's files.
 
     Args:
-        project: The SQLMesh project.
-        refresh: `auto` (default; the `SQLMESH_MANIFEST_REFRESH` variable can set it): refresh a
-            missing or
-            stale manifest locally, but refuse one in a Dagster+ deployment, where the manifest
-            prepared in CI
-            must match the deployed files. `always` prepares a new one. `never` refuses a missing or
-            stale one.
+        path: The manifest file; None when none was ever written (Dagster passes None for a
+            component whose state was never refreshed).
+        project: The SQLMesh project the manifest describes.
+        command: The command that prepares it, named in the errors.
 
     Raises:
-        ManifestMissingError: no manifest and refreshing is not allowed.
-        ManifestStaleError: the manifest does not match the project files and refreshing is not
-            allowed.
+        ManifestMissingError: no manifest.
+        ManifestInvalidError: the file cannot be read.
+        ManifestStaleError: the manifest was prepared from other project files.
     """
-    mode = refresh or _refresh_mode_from_env()
-    allow_refresh = mode == "always" or (mode == "auto" and not is_deployment())
-    path = project.resolved_manifest_path
-    current: Manifest | None = None
-    if path.exists() and mode != "always":
-        try:
-            current = read_manifest(project)
-        except ManifestInvalidError:
-            if not allow_refresh:
-                raise
-        if current is not None and current.project_fingerprint == project_fingerprint(project):
-            return current
-    if not allow_refresh:
-        if current is None:
-            raise ManifestMissingError(str(path))
-        raise ManifestStaleError(str(path))
-    return _refresh(project, fallback=current)
-
-
-def _refresh(project: SQLMeshProject, fallback: Manifest | None) -> Manifest:
-    from .prepare import prepare_manifest  # imports SQLMesh: only when a refresh is needed
-
-    try:
-        # Never the state: it lives in the DuckDB file a run may hold (or a remote database), and
-        # loading definitions must not wait for, nor collide with, either. Versions come from the
-        # code; `sqlmesh-dagster prepare` (CI) reads the applied ones.
-        manifest = prepare_manifest(project, read_state=False)
-    except ProjectLoadError as error:
-        if fallback is None:
-            raise
-        logger.warning(
-            "%s Until it loads, serving the last good one from %s.",
-            mask_secrets(str(error)),
-            project.resolved_manifest_path,
-        )
-        return fallback
-    write_manifest(project, manifest)
+    if path is None:
+        raise ManifestMissingError(f"the Dagster defs state of {project.project_dir}", command)
+    manifest = read_manifest(path, command)
+    if not is_current(manifest, project):
+        raise ManifestStaleError(str(path), command)
     return manifest
 
 
-def _refresh_mode_from_env() -> RefreshMode:
-    value = os.environ.get("SQLMESH_MANIFEST_REFRESH", "auto").strip().lower()
-    if value not in ("auto", "always", "never"):
-        raise ValueError(
-            f"SQLMESH_MANIFEST_REFRESH={value!r} is not valid: use auto, always or never."
-        )
-    return value  # type: ignore[return-value]
+def load_manifest(project: SQLMeshProject) -> Manifest:
+    """The project's manifest file (`sqlmesh-dagster prepare` writes it), checked to be current.
+
+    For the `@sqlmesh_assets` decorator and Python code; the component keeps its manifest as Dagster
+    defs state instead.
+    """
+    return read_current_manifest(project.resolved_manifest_path, project)
 
 
 def _model_from_dict(data: dict[str, Any]) -> SQLMeshModel:

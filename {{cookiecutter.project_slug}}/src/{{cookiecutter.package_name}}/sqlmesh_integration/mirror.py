@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 
-from .translator import METADATA_MODEL_NAME
+from .metadata import METADATA_MODEL_NAME
 
 if TYPE_CHECKING:
     from .project import SQLMeshProject

@@ -18,7 +18,13 @@ from sqlglot.errors import SqlglotError
 from sqlmesh.utils.errors import SQLMeshError
 
 from .code_references import source_repository
-from .context import duckdb_database_path, is_connection_error, load_config, open_context
+from .context import (
+    duckdb_database_path,
+    gateway_name,
+    is_connection_error,
+    load_config,
+    open_context,
+)
 from .errors import ProjectLoadError, mask_secrets, masked_cause
 from .lineage import model_column_lineage
 from .manifest import (
@@ -45,29 +51,28 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
 
     Args:
         project: The SQLMesh project.
-        read_state: Read applied snapshot versions from the state database. When the state cannot be
-            reached
-            the manifest is still prepared, with versions computed from the code alone.
+        read_state: Read applied snapshot versions from the state database. When the state cannot
+            be reached the manifest is still prepared, with versions computed from the code alone.
 
     Raises:
         ProjectLoadError: SQLMesh could not load the project (a model or config error).
     """
     fingerprint = project_fingerprint(project)
     try:
-        config = load_config(project)
-        context = open_context(project, load=True)
+        config = load_config(project)  # once
+        context = open_context(project, load=True, config=config)
     # What SQLMesh raises for the project's own files: its config and model errors, SQL it cannot
     # parse, settings that do not validate, Python (macros, models, config.py) that does not import.
     # Anything else is a bug and is raised as it is.
     except (SQLMeshError, SqlglotError, ValidationError, SyntaxError, ImportError) as error:
         raise ProjectLoadError(str(project.project_dir), error) from masked_cause(error)
     try:
-        database = duckdb_database_path(project)
+        database = duckdb_database_path(project, config)
         # Never create a DuckDB file just to look for state in it (loading definitions must not
         # leave files behind): a database that does not exist yet holds no applied versions.
         has_state = database is None or database.exists()
         snapshots = _snapshots(context, read_state=read_state and has_state)
-        gateway = project.gateway or config.default_gateway_name
+        gateway = gateway_name(project, config)
         connection = config.get_gateway(gateway).connection
         engine = connection.type_ if connection is not None else context.engine_adapter.dialect
         models = [

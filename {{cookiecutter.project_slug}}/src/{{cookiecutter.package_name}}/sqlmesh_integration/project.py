@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BranchDeploymentEnvironmentError
+from .errors import BranchDeploymentEnvironmentError, InvalidInputError
 
 PROD_ENVIRONMENT = "prod"
 MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
@@ -46,7 +46,7 @@ def pull_request_environment(pull_request_id: str | int) -> str:
     """
     text = str(pull_request_id).strip()
     if not re.fullmatch(r"[0-9]+", text):
-        raise ValueError(
+        raise InvalidInputError(
             f"Pull request id {text!r} is not a number: pass the pull request number, e.g. 42."
         )
     return f"pr_{text}"

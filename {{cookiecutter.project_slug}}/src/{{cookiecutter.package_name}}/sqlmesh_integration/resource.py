@@ -11,21 +11,20 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from .project import SQLMeshProject, environment_from_env
-from .specs import (
+from .errors import SQLMeshIntegrationError
+from .metadata import (
     METADATA_AUDIT_BLOCKING,
     METADATA_AUDIT_COUNT,
     METADATA_AUDIT_NAME,
     METADATA_AUDITED_NODE,
-    NODE_EXTERNAL,
-    NODE_MODEL,
-)
-from .targets import CheckTarget, ModelTarget, Selection
-from .translator import (
     METADATA_FETCH_ROW_COUNT,
     METADATA_MODEL_NAME,
     METADATA_SNAPSHOT_IDENTIFIER,
+    NODE_EXTERNAL,
+    NODE_MODEL,
 )
+from .project import SQLMeshProject, environment_from_env
+from .targets import CheckTarget, ModelTarget, Selection
 
 # Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
 # reads column lineage from the latest materialization, as dagster-dbt emits it.
@@ -122,15 +121,27 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 f"intervals in `{request.environment}` (nothing is run for them)."
             )
         selected_checks = set(context.selected_asset_check_keys)
-        for event in run_models(
-            self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
-        ):
-            if isinstance(event, dg.AssetCheckResult) and not _is_selected(event, selected_checks):
-                # A check Dagster's selection cannot hold (checks of external assets are never in
-                # `*`), for an audit SQLMesh ran in this run: recorded, not returned as output.
-                context.log_event(_as_evaluation(event))
-            else:
-                yield event
+        try:
+            for event in run_models(
+                self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
+            ):
+                if isinstance(event, dg.AssetCheckResult) and not _is_selected(
+                    event, selected_checks
+                ):
+                    # A check Dagster's selection cannot hold (checks of external assets are
+                    # never in `*`), for an audit SQLMesh ran in this run: recorded, not output.
+                    context.log_event(_as_evaluation(event))
+                else:
+                    yield event
+        except SQLMeshIntegrationError as error:
+            # The step fails with the error's message and the models it names as metadata.
+            metadata = {
+                key: dg.MetadataValue.json(value)
+                if isinstance(value, list)
+                else dg.MetadataValue.text(str(value))
+                for key, value in error.metadata.items()
+            }
+            raise dg.Failure(description=str(error), metadata=metadata) from error
 
 
 def selected_targets(context: dg.AssetExecutionContext) -> Selection:

@@ -80,11 +80,12 @@ def run_models(
         StateConnectionError: the state database or warehouse could not be reached.
     """
     console = DagsterEventConsole(request.targets, request.environment)
-    gateway = gateway_name(project, load_config(project))
-    with database_lock(duckdb_database_path(project), lock_timeout_seconds):
+    config = load_config(project)  # once per run
+    gateway = gateway_name(project, config)
+    with database_lock(duckdb_database_path(project, config), lock_timeout_seconds):
         context: Context | None = None
         try:
-            context = open_context(project, load=False, console=console)
+            context = open_context(project, load=False, console=console, config=config)
             console.row_counter = table_row_counter(context)
             stored = environment_snapshots(context, project, request.environment)
         except Exception as error:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from .errors import InvalidInputError
 from .manifest import (
     Manifest,
     SQLMeshAudit,
@@ -21,22 +22,22 @@ from .manifest import (
     SQLMeshModel,
     SQLMeshStandaloneAudit,
 )
-from .translator import (
+from .metadata import (
+    METADATA_AUDIT_ARGUMENT_PREFIX,
+    METADATA_AUDIT_BLOCKING,
+    METADATA_AUDIT_COUNT,
+    METADATA_AUDIT_NAME,
+    METADATA_AUDITED_NODE,
+    METADATA_FILE_PATH,
+    METADATA_INLINED_INTO,
     METADATA_MODEL_NAME,
+    METADATA_PHYSICAL_TABLE,
     METADATA_SNAPSHOT_IDENTIFIER,
-    SQLMeshTranslator,
-    column_schema,
+    NODE_EXTERNAL,
+    NODE_MODEL,
+    NODE_STANDALONE,
 )
-
-METADATA_AUDIT_NAME = "sqlmesh/audit_name"
-METADATA_AUDIT_BLOCKING = "sqlmesh/audit_blocking"
-METADATA_AUDIT_COUNT = "sqlmesh/audit_count"
-# What the audited SQLMesh node is: a model of the multi-asset, an external table, or a standalone
-# audit (the node's SQLMesh name is in `sqlmesh/model_name`).
-METADATA_AUDITED_NODE = "sqlmesh/audited_node"
-NODE_MODEL = "model"
-NODE_EXTERNAL = "external"
-NODE_STANDALONE = "standalone_audit"
+from .translator import SQLMeshTranslator
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,12 @@ def build_specs(
     manifest: Manifest, translator: SQLMeshTranslator, project_dir: Path
 ) -> SQLMeshSpecs:
     """Builds the asset, check and external specs of a manifest."""
-    model_keys = {model.name: translator.get_asset_key(model) for model in manifest.models}
+    # Keys come from the assembled specs, so a translation that changes the key moves the deps too.
+    model_specs = {
+        model.name: translator.get_asset_spec(model, manifest, project_dir)
+        for model in manifest.models
+    }
+    model_keys = {name: spec.key for name, spec in model_specs.items()}
     external_keys = {
         table.name: translator.get_external_asset_key(table) for table in manifest.external_tables
     }
@@ -75,7 +81,7 @@ def build_specs(
     checks = []
     known_keys = {**model_keys, **external_keys}
     for model in manifest.models:
-        spec = translator.get_asset_spec(model, manifest, project_dir)
+        spec = model_specs[model.name]
         lineage = (
             column_lineage(model, known_keys) if translator.settings.enable_column_lineage else None
         )
@@ -102,21 +108,7 @@ def build_specs(
         checks.append(standalone_check_spec(audit, materialized, model_keys, external_keys))
 
     external_assets = [
-        dg.AssetSpec(
-            key=external_keys[table.name],
-            description=table.description
-            or f"`{table.schema}.{table.table}`: read by SQLMesh models, built outside SQLMesh.",
-            group_name="sources",
-            kinds={"sqlmesh", manifest.engine},
-            metadata={
-                METADATA_MODEL_NAME: table.name,
-                "dagster/table_name": f"{table.schema}.{table.table}",
-                **(
-                    {"dagster/column_schema": column_schema(table.columns)} if table.columns else {}
-                ),
-            },
-        )
-        for table in manifest.external_tables
+        translator.get_external_asset_spec(table, manifest) for table in manifest.external_tables
     ]
     return SQLMeshSpecs(
         assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets
@@ -152,9 +144,9 @@ def inlined_spec(
     metadata = {
         key: value
         for key, value in spec.metadata.items()
-        if key not in ("dagster/table_name", "sqlmesh/physical_table")
+        if key not in ("dagster/table_name", METADATA_PHYSICAL_TABLE)
     }
-    metadata["sqlmesh/inlined_into"] = ", ".join(readers) or "no model"
+    metadata[METADATA_INLINED_INTO] = ", ".join(readers) or "no model"
     description = (
         f"EMBEDDED SQLMesh model: it has no table; SQLMesh inlines its query into "
         f"{', '.join(readers) or 'the models that read it'}, which materialize with it."
@@ -209,7 +201,7 @@ def standalone_check_spec(
     elif read_external:
         target = external_keys[read_external[0]]
     else:
-        raise ValueError(
+        raise InvalidInputError(
             f"Standalone audit `{audit.name}` reads no model or external table: make its query "
             "read a table SQLMesh knows (a model or an entry of external_models.yaml)."
         )
@@ -230,7 +222,7 @@ def standalone_check_spec(
                 NODE_STANDALONE,
             ),
             METADATA_SNAPSHOT_IDENTIFIER: audit.snapshot_identifier,
-            **({"sqlmesh/file_path": audit.file_path} if audit.file_path else {}),
+            **({METADATA_FILE_PATH: audit.file_path} if audit.file_path else {}),
         },
     )
 
@@ -241,7 +233,10 @@ def _audit_metadata(node_name: str, audit: SQLMeshAudit, node: str) -> dict[str,
         METADATA_AUDITED_NODE: node,
         METADATA_AUDIT_NAME: audit.name,
         METADATA_AUDIT_BLOCKING: audit.blocking,
-        **{f"sqlmesh/audit_argument/{key}": value for key, value in audit.arguments.items()},
+        **{
+            f"{METADATA_AUDIT_ARGUMENT_PREFIX}{key}": value
+            for key, value in audit.arguments.items()
+        },
     }
 
 
@@ -297,7 +292,7 @@ def _refuse_duplicate_keys(keys: dict[str, dg.AssetKey]) -> None:
     owners: dict[dg.AssetKey, str] = {}
     for name, key in keys.items():
         if key in owners:
-            raise ValueError(
+            raise InvalidInputError(
                 f"SQLMesh models `{owners[key]}` and `{name}` both map to asset key "
                 f"{key.to_user_string()}: give one a `dagster:key=...` tag or override "
                 "`get_asset_key` in your translator."

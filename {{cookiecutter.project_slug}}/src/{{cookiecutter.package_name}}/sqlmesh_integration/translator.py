@@ -17,7 +17,8 @@ Example:
     ...         return super().get_asset_key(model).with_prefix("warehouse")
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the settings dataclass is `Resolvable` (the component's
+# `translation_settings` block), and Dagster reads its fields' annotations as types.
 
 import re
 from collections.abc import Mapping
@@ -29,13 +30,23 @@ from typing import Any
 import dagster as dg
 
 from .code_references import code_reference
+from .errors import InvalidInputError
 from .freshness import cron_freshness_policy
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel
+from .metadata import (
+    METADATA_CRON,
+    METADATA_DIALECT,
+    METADATA_FETCH_ROW_COUNT,
+    METADATA_FILE_PATH,
+    METADATA_GRAIN,
+    METADATA_KIND,
+    METADATA_MODEL_NAME,
+    METADATA_PHYSICAL_TABLE,
+    METADATA_SNAPSHOT_IDENTIFIER,
+    METADATA_START,
+    METADATA_TIME_COLUMN,
+)
 
-METADATA_MODEL_NAME = "sqlmesh/model_name"
-METADATA_SNAPSHOT_IDENTIFIER = "sqlmesh/snapshot_identifier"
-# On a spec: runs report `dagster/row_count` for the model (see `enable_row_count`).
-METADATA_FETCH_ROW_COUNT = "sqlmesh/fetch_row_count"
 # Kinds that never get a freshness policy: seeds change only when a plan applies a new file,
 # EMBEDDED models have no table.
 _NO_FRESHNESS_KINDS = frozenset({"SEED", "EMBEDDED", "EXTERNAL"})
@@ -55,7 +66,7 @@ _CRON_ALIASES = {
 
 
 @dataclass(frozen=True)
-class SQLMeshTranslatorSettings:
+class SQLMeshTranslatorSettings(dg.Resolvable):
     """Feature switches of the default translator.
 
     Attributes:
@@ -63,9 +74,10 @@ class SQLMeshTranslatorSettings:
         enable_code_references: Link each asset to its model file in the Dagster UI.
         enable_column_schema: Attach the column schema (names, types, descriptions).
         enable_column_lineage: Attach the column lineage SQLMesh traced when the manifest was
-            prepared (`dagster/column_lineage`).
+            prepared (`dagster/column_lineage`; the component's `include_metadata`).
         enable_row_count: Count each materialized model's rows after its run
-            (`dagster/row_count`; one `COUNT(*)` per model, views excluded).
+            (`dagster/row_count`; one `COUNT(*)` per model, views excluded; the component's
+            `include_metadata`).
         freshness_grace_period: How long after its cron a model's latest interval may be missing
             before Dagster shows the model late (a freshness policy per model, see
             `freshness.py`); None for no freshness policies.
@@ -96,6 +108,26 @@ class SQLMeshTranslator:
     def get_external_asset_key(self, table: SQLMeshExternalTable) -> dg.AssetKey:
         """The key of a table SQLMesh reads but does not build; default `<schema>/<table>`."""
         return default_asset_key(table.schema, table.table)
+
+    def get_external_asset_spec(
+        self, table: SQLMeshExternalTable, manifest: Manifest
+    ) -> dg.AssetSpec:
+        """The external asset of a table SQLMesh reads but never builds (group `sources`)."""
+        view_name = f"{table.schema}.{table.table}"
+        metadata: dict[str, Any] = {
+            METADATA_MODEL_NAME: table.name,
+            "dagster/table_name": view_name,
+        }
+        if self.settings.enable_column_schema and table.columns:
+            metadata["dagster/column_schema"] = column_schema(table.columns)
+        return dg.AssetSpec(
+            key=self.get_external_asset_key(table),
+            description=table.description
+            or f"`{view_name}`: read by SQLMesh models, built outside SQLMesh.",
+            group_name="sources",
+            kinds={"sqlmesh", manifest.engine},
+            metadata=metadata,
+        )
 
     def get_group_name(self, model: SQLMeshModel) -> str | None:
         """The asset group; default the model's schema."""
@@ -159,7 +191,7 @@ class SQLMeshTranslator:
         if choice == "eager":
             return dg.AutomationCondition.eager()
         if choice:
-            raise ValueError(
+            raise InvalidInputError(
                 f"Model `{model.view_name}` has tag `dagster:automation={choice}`: "
                 "use on_cron or eager."
             )
@@ -236,16 +268,16 @@ def default_metadata(model: SQLMeshModel) -> dict[str, Any]:
     """Definition-time metadata that needs no Dagster objects."""
     metadata: dict[str, Any] = {
         "dagster/table_name": model.view_name,
-        "sqlmesh/kind": model.kind,
-        "sqlmesh/cron": model.cron,
-        "sqlmesh/dialect": model.dialect,
+        METADATA_KIND: model.kind,
+        METADATA_CRON: model.cron,
+        METADATA_DIALECT: model.dialect,
     }
     optional = {
-        "sqlmesh/physical_table": model.physical_table,
-        "sqlmesh/grain": ", ".join(model.grains) if model.grains else None,
-        "sqlmesh/time_column": model.time_column,
-        "sqlmesh/file_path": model.file_path,
-        "sqlmesh/start": model.start,
+        METADATA_PHYSICAL_TABLE: model.physical_table,
+        METADATA_GRAIN: ", ".join(model.grains) if model.grains else None,
+        METADATA_TIME_COLUMN: model.time_column,
+        METADATA_FILE_PATH: model.file_path,
+        METADATA_START: model.start,
     }
     metadata.update({key: value for key, value in optional.items() if value})
     return metadata
