@@ -25,9 +25,8 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
 
-from .support import SampleProject
+from .support import SampleProject, prepared_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +66,7 @@ def webserver(
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     project = applied_sample.project
-    definitions = sqlmesh_definitions(project, manifest=load_manifest(project))
+    definitions = sqlmesh_definitions(project, manifest=prepared_manifest(project))
     with dg.DagsterInstance.get() as instance:
         result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance
@@ -99,7 +98,6 @@ def webserver(
             *("-f", str(location), "-h", "127.0.0.1", "-p", str(port)),
         ],
         cwd=tmp_path,
-        env={**os.environ, "SQLMESH_MANIFEST_REFRESH": "never"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -145,7 +143,7 @@ def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
 
     rates = asset_node(webserver, ["raw", "exchange_rates"])
     assert not rates["isMaterializable"]  # an external asset
-    external = next(t for t in load_manifest(applied_sample.project).external_tables)
+    external = next(t for t in prepared_manifest(applied_sample.project).external_tables)
     assert sorted(check["name"] for check in rates["assetChecksOrError"]["checks"]) == sorted(
         audit.name for audit in external.audits
     )

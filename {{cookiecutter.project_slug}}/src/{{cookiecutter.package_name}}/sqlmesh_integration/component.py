@@ -70,11 +70,6 @@ from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
 # The command that prepares the component's state, named in the errors of a missing or stale one.
 REFRESH_COMMAND = "uv run dg utils refresh-defs-state"
 IncludeMetadata = Literal["row_count", "column_lineage"]
-# `include_metadata` choices and the translator setting each switches on.
-_INCLUDE_METADATA_SETTINGS = {
-    "row_count": "enable_row_count",
-    "column_lineage": "enable_column_lineage",
-}
 # Set while Dagster loads the component: a refresh it starts then is a load-time (dev) one.
 _LOADING: ContextVar[bool] = ContextVar("sqlmesh_component_loading", default=False)
 
@@ -228,11 +223,15 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
     def translator(self) -> SQLMeshTranslator:
         """The translator: the settings, `include_metadata` and `translation` applied."""
         settings = self.translation_settings or SQLMeshTranslatorSettings()
-        switches = {
-            setting: name in self.include_metadata
-            for name, setting in _INCLUDE_METADATA_SETTINGS.items()
-        }
-        return _ComponentTranslator(self, replace(settings, **switches))
+        included = set(self.include_metadata)
+        return _ComponentTranslator(
+            self,
+            replace(
+                settings,
+                enable_row_count="row_count" in included,
+                enable_column_lineage="column_lineage" in included,
+            ),
+        )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """Dagster's state-backed loading; a refresh it starts here is a load-time one."""

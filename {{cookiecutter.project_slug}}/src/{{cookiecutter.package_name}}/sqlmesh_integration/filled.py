@@ -44,9 +44,7 @@ def read_filled_state(project: SQLMeshProject, environment: str) -> FilledState:
         return FilledState(environment, busy=f"a SQLMesh run holds {error.lock_path}")
 
 
-def _read(
-    project: SQLMeshProject, config: Config, environment: str, gateway: str
-) -> FilledState:
+def _read(project: SQLMeshProject, config: Config, environment: str, gateway: str) -> FilledState:
     try:
         context = open_context(project, load=False, console=NoopConsole(), config=config)
     except Exception as error:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import dagster as dg
 
@@ -88,7 +88,14 @@ class SQLMeshTranslatorSettings(dg.Resolvable):
     enable_column_schema: bool = True
     enable_column_lineage: bool = True
     enable_row_count: bool = True
-    freshness_grace_period: timedelta | None = timedelta(hours=1)
+    freshness_grace_period: Annotated[
+        timedelta | None,
+        dg.Resolver(
+            lambda _, minutes: None if minutes is None else timedelta(minutes=minutes),
+            model_field_type=int | None,
+            description="Minutes after its cron before a model shows late; null for no policy.",
+        ),
+    ] = timedelta(hours=1)
 
 
 class SQLMeshTranslator:
