@@ -3,7 +3,8 @@
 Importing this package is cheap: it does not import SQLMesh. Definitions are built from a prepared
 manifest (`manifest.py`); SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run
 (`runner.py`) and to ask which models are due (`due.py`, from the sensor's tick). Planning and
-applying stay with the SQLMesh CLI (in CI).
+applying code stay with the SQLMesh CLI (in CI); a run applies only the data-only restatement it
+was explicitly asked for (`restatement.py`).
 """
 
 from __future__ import annotations
@@ -12,24 +13,31 @@ from .assets import project_specs, sqlmesh_assets, sqlmesh_definitions
 from .automation import sqlmesh_due_sensor
 from .errors import SQLMeshIntegrationError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
+from .partitions import partition_interval, partition_keys, partitions_definition
 from .project import SQLMeshProject, environment_from_env, pull_request_environment
 from .resource import SQLMeshResource
+from .restatement import TAG_RESTATE, SQLMeshRunConfig
 from .specs import SQLMeshSpecs, build_specs
 from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
 
 __all__ = [
+    "TAG_RESTATE",
     "Manifest",
     "SQLMeshExternalTable",
     "SQLMeshIntegrationError",
     "SQLMeshModel",
     "SQLMeshProject",
     "SQLMeshResource",
+    "SQLMeshRunConfig",
     "SQLMeshSpecs",
     "SQLMeshTranslator",
     "SQLMeshTranslatorSettings",
     "build_specs",
     "environment_from_env",
     "load_manifest",
+    "partition_interval",
+    "partition_keys",
+    "partitions_definition",
     "project_specs",
     "pull_request_environment",
     "sqlmesh_assets",

@@ -12,6 +12,7 @@ from .automation import sqlmesh_due_sensor
 from .manifest import Manifest, load_manifest
 from .project import SQLMeshProject
 from .resource import SQLMeshResource
+from .restatement import SQLMeshRunConfig
 from .specs import SQLMeshSpecs, build_specs
 from .translator import SQLMeshTranslator
 
@@ -58,6 +59,8 @@ def sqlmesh_assets(
             specs=specs.assets,
             check_specs=specs.checks,
             can_subset=True,
+            # A backfill of a partition range is one run, so one SQLMesh run over the range.
+            backfill_policy=dg.BackfillPolicy.single_run(),
             pool=pool,
             op_tags=op_tags,
             # Checks of external tables' audits sit on the external assets, outside the
@@ -108,6 +111,7 @@ def sqlmesh_definitions(
         specs=specs.assets,
         check_specs=specs.checks,
         can_subset=True,
+        backfill_policy=dg.BackfillPolicy.single_run(),  # see sqlmesh_assets
         pool=pool,
         required_resource_keys={resource_key},
         allow_arbitrary_check_specs=True,  # checks on external assets: see sqlmesh_assets
@@ -123,12 +127,20 @@ def sqlmesh_definitions(
     )
 
 
-def _run_selected_models(resource_key: str) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
-    """The default body of the multi-asset: `sqlmesh run` for the selected models."""
+def _run_selected_models(
+    resource_key: str,
+) -> Callable[[dg.AssetExecutionContext, SQLMeshRunConfig], Iterator[Any]]:
+    """The default body of the multi-asset: `sqlmesh run` for the selected models.
 
-    def run_selected_models(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    Its op config `restate: true` (or the run tag `sqlmesh/restate=true`) recomputes the run's
+    partition range through SQLMesh's restatement (see `restatement.py`).
+    """
+
+    def run_selected_models(
+        context: dg.AssetExecutionContext, config: SQLMeshRunConfig
+    ) -> Iterator[Any]:
         resource: SQLMeshResource = getattr(context.resources, resource_key)
-        yield from resource.run(context)
+        yield from resource.run(context, restate=config.restate)
 
     return run_selected_models
 

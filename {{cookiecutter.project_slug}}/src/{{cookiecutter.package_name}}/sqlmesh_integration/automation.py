@@ -12,7 +12,7 @@ any code that builds the specs can build it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -84,9 +84,48 @@ def sqlmesh_due_sensor(
         from .due import find_due_models  # imports SQLMesh: only when a tick evaluates
 
         due = find_due_models(resource.project, resource.target_environment())
-        return due_models_result(context, due, keys_by_model, identifiers, check_specs)
+        result = due_models_result(context, due, keys_by_model, identifiers, check_specs)
+        if isinstance(result, dg.SkipReason):
+            return result
+        return dg.SensorResult(
+            run_requests=[
+                with_partitioned_ancestors(request, assets.specs)
+                for request in result.run_requests or []
+            ]
+        )
 
     return _sensor
+
+
+def with_partitioned_ancestors(
+    request: dg.RunRequest, specs: Iterable[dg.AssetSpec]
+) -> dg.RunRequest:
+    """The run request, with every partitioned model upstream of a partitioned one it selects.
+
+    The sensor's runs have no partition range (each runs whatever SQLMesh has due, whatever the
+    models' partitions). Dagster 1.13 fails such a run at its start when it selects a partitioned
+    asset and a partitioned asset it reads, left out of the selection, has materializations (it
+    resolves that dependency's partitions from the run's range). Selecting those upstream models
+    too avoids it; SQLMesh runs them only if they are due (otherwise they are reported up to date).
+    """
+    by_key = {spec.key: spec for spec in specs}
+    selection = set(request.asset_selection or [])
+    pending = [key for key in selection if by_key[key].partitions_def is not None]
+    while pending:
+        for dep in by_key[pending.pop()].deps:
+            upstream = by_key.get(dep.asset_key)
+            if (
+                upstream is not None
+                and upstream.partitions_def is not None
+                and upstream.key not in selection
+            ):
+                selection.add(upstream.key)
+                pending.append(upstream.key)
+    if selection == set(request.asset_selection or []):
+        return request
+    return request.with_replaced_attrs(
+        asset_selection=sorted(selection, key=lambda key: key.to_user_string())
+    )
 
 
 def due_models_result(

@@ -32,7 +32,7 @@ from .project import SQLMeshProject, is_deployment
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3
 RefreshMode = Literal["auto", "always", "never"]
 
 
@@ -60,7 +60,10 @@ class SQLMeshModel:
 
     `name` is SQLMesh's fully qualified name (`"catalog"."schema"."table"`), the identity that flows
     from SQLMesh to Dagster (it travels on each AssetSpec as metadata, so a run maps asset keys back
-    to models).
+    to models). `start` is the model's start as written (it may be relative, `'1 week ago'`);
+    `partition_start` is the start SQLMesh computes for it (the start, or the parents' earliest
+    when none is set), floored to the interval unit and resolved when the manifest was prepared,
+    in ISO format, UTC: the first partition (see `partitions.py`).
     """
 
     name: str
@@ -84,6 +87,7 @@ class SQLMeshModel:
     snapshot_identifier: str = ""
     snapshot_version: str = ""
     physical_table: str | None = None
+    partition_start: str | None = None
 
     @property
     def is_embedded(self) -> bool:

@@ -32,6 +32,9 @@ class ModelTarget:
         audit_count: Audits SQLMesh runs for the node, selected as checks or not.
         materialize: False for nodes that only audit (external tables with audits, standalone
             audits): their checks are reported, nothing is materialized.
+        partitions_def: The asset's partitions (one per SQLMesh interval, `partitions.py`): the
+            model is reported as one materialization per partition SQLMesh filled. None for an
+            unpartitioned model, reported as one materialization.
     """
 
     model_name: str
@@ -39,6 +42,7 @@ class ModelTarget:
     checks: tuple[CheckTarget, ...] = ()
     audit_count: int = 0  # audits SQLMesh runs for the model, selected as checks or not
     materialize: bool = True
+    partitions_def: dg.TimeWindowPartitionsDefinition | None = None
 
 
 def display_name(name: str) -> str:
@@ -67,3 +71,18 @@ class Selection:
     run: dict[str, ModelTarget]
     audit_only: dict[str, ModelTarget]
     expected_identifiers: dict[str, str]
+
+
+def data_version_tags(data_version: str, code_version: str | None = None) -> dict[str, str]:
+    """Dagster's version tags for a materialization logged as an event rather than an output.
+
+    A step's outputs get them from Dagster; an `AssetMaterialization` logged with
+    `context.log_event` (one per partition) carries them itself, so staleness works the same.
+    """
+    tags = {
+        "dagster/data_version": data_version,
+        "dagster/data_version_is_user_provided": "true",
+    }
+    if code_version:
+        tags["dagster/code_version"] = code_version
+    return tags

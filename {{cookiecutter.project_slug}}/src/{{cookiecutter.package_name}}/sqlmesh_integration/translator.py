@@ -29,6 +29,7 @@ from typing import Any
 import dagster as dg
 
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel
+from .partitions import partitions_definition
 
 METADATA_MODEL_NAME = "sqlmesh/model_name"
 METADATA_SNAPSHOT_IDENTIFIER = "sqlmesh/snapshot_identifier"
@@ -126,6 +127,14 @@ class SQLMeshTranslator:
                 "use on_cron or eager."
             )
         return None
+
+    def get_partitions_def(self, model: SQLMeshModel) -> dg.PartitionsDefinition | None:
+        """The partitions: one per SQLMesh interval for INCREMENTAL_BY_TIME_RANGE models.
+
+        Return None to leave a model unpartitioned; a partitions definition other than a
+        time window is refused when the model runs (see `partitions.py`).
+        """
+        return partitions_definition(model)
 
     def get_asset_spec(
         self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
