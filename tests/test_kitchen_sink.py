@@ -195,6 +195,8 @@ def test_a_partition_range_restated_from_the_command_line_reports_exactly_its_da
 
     run = found["run"]
     assert run["status"] == "SUCCESS"
-    reported = [event["partition"] for event in run["materializations"] if event["asset"] == "staging/days"]
+    reported = [
+        event["partition"] for event in run["materializations"] if event["asset"] == "staging/days"
+    ]
     assert sorted(reported) == [first, last]
     assert found["nodes"][days[0]]["intervals"] == before[days[0]]["intervals"]
