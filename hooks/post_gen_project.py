@@ -48,7 +48,7 @@ def next_steps(project_slug: str, package_name: str) -> str:
             f"  cd {project_slug}",
             "  uv sync",
             f"  uv run sqlmesh -p {project} plan prod --auto-apply --no-prompts --skip-backfill",
-            "  uv run dg launch --assets '*'",
+            "  uv run dg launch --job __ASSET_JOB",
             "  uv run dg dev        # the Dagster UI at http://127.0.0.1:3000",
             "See README.md for tests, deployment and operations.",
         ]

@@ -3,8 +3,8 @@ last Dagster run's events, as JSON.
 
 For every node of the prod environment (models, external models, standalone audits): its kind,
 the intervals SQLMesh state holds, its interval unit and the audits SQLMesh runs for it. With
-DAGSTER_HOME set, also the latest run's materializations (with their metadata) and check
-evaluations, read from the Dagster instance.
+DAGSTER_HOME set, also the latest run's materializations (with their partition and metadata)
+and check evaluations, read from the Dagster instance.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def dagster_run() -> dict[str, Any] | None:
             materializations.append(
                 {
                     "asset": materialization.asset_key.to_user_string(),
+                    "partition": materialization.partition,
                     "metadata": {
                         key: value.value
                         for key, value in materialization.metadata.items()

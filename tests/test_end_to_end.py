@@ -74,7 +74,7 @@ def test_subset_runs_only_the_selected_models(installed_project: Project) -> Non
     assert state_covered(project) == {"seeds.raw_orders", "staging.stg_orders"}
     assert launch.stderr.count("ASSET_MATERIALIZATION") == 2
 
-    project.run("uv run dg launch --assets '*'")
+    project.run("uv run dg launch --job __ASSET_JOB")
     found = state(project)
     assert found["missing"] == {}
     assert found["rows"] == EXPECTED_ROWS

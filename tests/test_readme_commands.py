@@ -206,7 +206,7 @@ GENERATED = {
         "uv run sqlmesh -p src/<pkg>/sqlmesh_project plan prod --auto-apply --no-prompts"
         " --skip-backfill"
     ): _run,
-    "uv run dg launch --assets '*'": _run,
+    "uv run dg launch --job __ASSET_JOB": _run,
     "uv run pytest": _in_a_copy,
     "uv run dg dev": _serve_until_ready,
     "uv run tox -e lint,sqlmesh": _run,

@@ -40,7 +40,7 @@ from projects import Project, project_env
 pytestmark = pytest.mark.slow
 
 PROBE = Path(__file__).parent / "state_probe.py"
-LAUNCH_ALL = ["uv", "run", "--no-sync", "dg", "launch", "--assets", "*"]
+LAUNCH_ALL = ["uv", "run", "--no-sync", "dg", "launch", "--job", "__ASSET_JOB"]
 MARTS = ("marts.orders", "marts.daily_revenue", "marts.customers")
 POSTGRES_DSN = os.environ.get(
     "TEMPLATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -144,7 +144,7 @@ def sample_dg_launch(folder: str) -> None:
     from dagster_dg_cli.cli import main
 
     os.chdir(folder)
-    sys.argv = ["dg", "launch", "-m", "definitions", "--assets", "*"]
+    sys.argv = ["dg", "launch", "-m", "definitions", "--job", "__ASSET_JOB"]
     main()
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Materializes the SQLMesh assets through Dagster and waits for the run; Dagster runs one
 # `sqlmesh run` for the selection. Usage:
-#   materialize.sh local         in-process run, like the README (`dg launch --assets '*'`)
+#   materialize.sh local         in-process run, like the README (`dg launch --job __ASSET_JOB`:
+#                                everything SQLMesh has due; MATERIALIZE_SELECTION, when set,
+#                                selects assets, none of them partitioned)
 #   materialize.sh dagster-plus  a run in the Dagster+ deployment (DAGSTER_CLOUD_DEPLOYMENT, default
 #                                prod) of the assets in ASSET_KEYS (JSON list, see asset-keys.sh);
 #                                fails when the run fails.
@@ -11,8 +13,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 mode="${1:?usage: materialize.sh local|dagster-plus}"
 case "${mode}" in
 local)
-    log "dg launch --assets ${MATERIALIZE_SELECTION:-*}"
-    uv run --frozen dg launch --assets "${MATERIALIZE_SELECTION:-*}"
+    if [[ -n "${MATERIALIZE_SELECTION:-}" ]]; then
+        log "dg launch --assets ${MATERIALIZE_SELECTION}"
+        uv run --frozen dg launch --assets "${MATERIALIZE_SELECTION}"
+    else
+        log "dg launch --job __ASSET_JOB"
+        uv run --frozen dg launch --job __ASSET_JOB
+    fi
     ;;
 dagster-plus)
     require_variables DAGSTER_CLOUD_ORGANIZATION DAGSTER_CLOUD_API_TOKEN ASSET_KEYS

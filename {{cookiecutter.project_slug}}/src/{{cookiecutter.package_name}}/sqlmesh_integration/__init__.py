@@ -5,7 +5,8 @@ manifest (`manifest.py`), kept as the Dagster defs state of `SQLMeshProjectCompo
 (`component.py`, configured in `defs.yaml`) or read from a file by `@sqlmesh_assets` (`assets.py`);
 SQLMesh is imported only to prepare a manifest (`prepare.py`) or to run (`runner.py`), to ask which
 models are due (`due.py`, from the sensor's tick) and to read what SQLMesh filled outside Dagster
-(`filled.py`, for the mirror). Planning and applying stay with the SQLMesh CLI (in CI).
+(`filled.py`, for the mirror). Planning and applying code stay with the SQLMesh CLI (in CI); a run
+applies only the data-only restatement it was explicitly asked for (`restatement.py`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from .automation import sqlmesh_due_sensor
 from .component import SQLMeshProjectComponent
 from .errors import SQLMeshIntegrationError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
+from .partitions import partition_interval, partition_keys, partitions_definition
 from .project import SQLMeshProject, environment_from_env, pull_request_environment
 from .resource import SQLMeshResource
+from .restatement import TAG_RESTATE, SQLMeshRunConfig
 from .specs import SQLMeshSpecs, build_specs
 from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
 
 __all__ = [
+    "TAG_RESTATE",
     "Manifest",
     "SQLMeshExternalTable",
     "SQLMeshIntegrationError",
@@ -28,12 +32,16 @@ __all__ = [
     "SQLMeshProject",
     "SQLMeshProjectComponent",
     "SQLMeshResource",
+    "SQLMeshRunConfig",
     "SQLMeshSpecs",
     "SQLMeshTranslator",
     "SQLMeshTranslatorSettings",
     "build_specs",
     "environment_from_env",
     "load_manifest",
+    "partition_interval",
+    "partition_keys",
+    "partitions_definition",
     "project_specs",
     "pull_request_environment",
     "sqlmesh_assets",

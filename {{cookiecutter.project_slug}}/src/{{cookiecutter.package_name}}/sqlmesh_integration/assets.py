@@ -18,6 +18,7 @@ from .errors import InvalidInputError
 from .manifest import Manifest, load_manifest
 from .project import SQLMeshProject
 from .resource import SQLMeshResource
+from .restatement import SQLMeshRunConfig
 from .specs import SQLMeshSpecs, build_specs
 from .translator import SQLMeshTranslator
 
@@ -57,7 +58,8 @@ def sqlmesh_assets(
         pool: The Dagster concurrency pool of the step; runs in one pool queue when the pool is
             limited.
         op_tags: Extra op tags.
-        backfill_policy: The backfill policy of the multi-asset.
+        backfill_policy: The backfill policy of the multi-asset; a single run by default (a
+            partition range is one SQLMesh run).
         required_resource_keys: Resource keys the step reads from its context (for a body that
             does not take the resource as an argument).
 
@@ -80,9 +82,10 @@ def sqlmesh_assets(
             specs=chosen_specs.assets,
             check_specs=chosen_specs.checks,
             can_subset=True,
+            # A backfill of a partition range is one run, so one SQLMesh run over the range.
+            backfill_policy=backfill_policy or dg.BackfillPolicy.single_run(),
             pool=pool,
             op_tags=op_tags,
-            backfill_policy=backfill_policy,
             required_resource_keys=required_resource_keys,
             # Checks of external tables' audits sit on the external assets, outside the
             # multi-asset, so SQLMesh runs them in the same run (as dagster-dbt does for sources).
@@ -160,14 +163,19 @@ def sqlmesh_definitions(
 def run_selected_models(
     context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource
 ) -> Iterator[Any]:
-    """The default step body: one `sqlmesh run` of the selected models."""
+    """The default step body: one `sqlmesh run` of the selected models.
+
+    With the op config `restate: true` (or the run tag `sqlmesh/restate=true`) the run's partition
+    range is recomputed through SQLMesh's restatement (see `restatement.py`).
+    """
     yield from sqlmesh.run(context)
 
 
 def _step(
     resource_key: str, execute: Execute
 ) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
-    def step(context: dg.AssetExecutionContext) -> Iterator[Any]:
+    # `config`: the op config (`restate`), which `SQLMeshResource.run` reads from the context.
+    def step(context: dg.AssetExecutionContext, config: SQLMeshRunConfig) -> Iterator[Any]:
         yield from execute(context, getattr(context.resources, resource_key))
 
     return step

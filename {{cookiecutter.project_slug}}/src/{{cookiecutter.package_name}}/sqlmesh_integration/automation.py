@@ -103,6 +103,13 @@ def sqlmesh_due_sensor(
 
         due = find_due_models(resource.project, resource.target_environment())
         result = due_models_result(context, due, keys_by_model, identifiers, check_specs)
+        if not isinstance(result, dg.SkipReason):
+            result = dg.SensorResult(
+                run_requests=[
+                    with_partitioned_ancestors(request, assets.specs)
+                    for request in result.run_requests or []
+                ]
+            )
         if not events:
             return result
         if isinstance(result, dg.SkipReason):
@@ -142,6 +149,35 @@ def mirrored_events(
         more = f" {result.remaining} more next tick." if result.remaining else ""
         context.log.info(f"Mirrored from SQLMesh: {summary(result.events)}.{more}")
     return result.events
+def with_partitioned_ancestors(
+    request: dg.RunRequest, specs: Iterable[dg.AssetSpec]
+) -> dg.RunRequest:
+    """The run request, with every partitioned model upstream of a partitioned one it selects.
+
+    The sensor's runs have no partition range (each runs whatever SQLMesh has due, whatever the
+    models' partitions). Dagster 1.13 fails such a run at its start when it selects a partitioned
+    asset and a partitioned asset it reads, left out of the selection, has materializations (it
+    resolves that dependency's partitions from the run's range). Selecting those upstream models
+    too avoids it; SQLMesh runs them only if they are due (otherwise they are reported up to date).
+    """
+    by_key = {spec.key: spec for spec in specs}
+    selection = set(request.asset_selection or [])
+    pending = [key for key in selection if by_key[key].partitions_def is not None]
+    while pending:
+        for dep in by_key[pending.pop()].deps:
+            upstream = by_key.get(dep.asset_key)
+            if (
+                upstream is not None
+                and upstream.partitions_def is not None
+                and upstream.key not in selection
+            ):
+                selection.add(upstream.key)
+                pending.append(upstream.key)
+    if selection == set(request.asset_selection or []):
+        return request
+    return request.with_replaced_attrs(
+        asset_selection=sorted(selection, key=lambda key: key.to_user_string())
+    )
 
 
 def due_models_result(

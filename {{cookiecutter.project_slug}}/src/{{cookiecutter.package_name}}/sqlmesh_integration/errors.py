@@ -229,6 +229,64 @@ class RunFailedError(SQLMeshIntegrationError):
         )
 
 
+class PartitionRangeError(SQLMeshIntegrationError):
+    """A run's partition range cannot be turned into one SQLMesh time range."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"{reason}: launch one partition range per partitions definition (the UI's backfill "
+            "does), or launch without a partition range to run whatever SQLMesh has due."
+        )
+
+
+class UnsupportedPartitionsError(SQLMeshIntegrationError):
+    """An asset's partitions are not time windows, so SQLMesh intervals cannot map to them."""
+
+    def __init__(self, asset: str, kind: str) -> None:
+        super().__init__(
+            f"Asset {asset} has partitions that are not time windows ({kind}), which SQLMesh "
+            "intervals cannot map to: return a time-window partitions definition, or None, from "
+            "the translator's `get_partitions_def`."
+        )
+
+
+class RestatementError(SQLMeshIntegrationError):
+    """A requested restatement was refused before SQLMesh cleared anything."""
+
+
+class RestatementNeedsRangeError(RestatementError):
+    """Restating partitioned models without a partition range would clear their whole history."""
+
+    def __init__(self, models: Iterable[str]) -> None:
+        listed = ", ".join(f"`{name}`" for name in sorted(models))
+        super().__init__(
+            f"Restating partitioned model(s) {listed} needs a partition range (without one SQLMesh "
+            "would clear their whole history): launch with `--partition-range <first>...<last>` "
+            "or select the partitions in the UI's backfill dialog."
+        )
+
+
+class RestatementChangesCodeError(RestatementError):
+    """SQLMesh's restatement plan would also apply code changes (ADR-0008: Dagster never does)."""
+
+    def __init__(self, environment: str, models: Iterable[str], plan_command: str) -> None:
+        listed = ", ".join(f"`{name}`" for name in sorted(models))
+        super().__init__(
+            f"The restatement plan for `{environment}` would also change the code of {listed}; "
+            f"Dagster never applies code: run `{plan_command}` first (in CI), then restate again."
+        )
+
+
+class RestateTagError(RestatementError):
+    """The run's `sqlmesh/restate` tag holds a value other than true or false."""
+
+    def __init__(self, tag: str, value: str) -> None:
+        super().__init__(
+            f"Run tag `{tag}` is {value!r}: set it to `true` to recompute the selected partitions "
+            "through SQLMesh's restatement, or remove it."
+        )
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, with secrets masked."""
     text = mask_secrets(str(error)).strip()

@@ -33,8 +33,9 @@ from sqlmesh.utils.errors import NodeAuditsErrors
 
 from .errors import first_line, mask_secrets
 from .manifest import SQLMeshAudit
+from .partitions import interval_text, partition_interval, partition_keys
 from .specs import check_names
-from .targets import CheckTarget, ModelTarget
+from .targets import CheckTarget, ModelTarget, data_version_tags
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.model.definition import AuditResult
@@ -61,6 +62,7 @@ class ModelProgress:
     audit_warnings: dict[str, int] = field(default_factory=dict)
     failed: bool = False
     reported: bool = False
+    partition_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class RunFinished:
     """Sentinel put on the queue when `Context.run` returned or raised."""
 
 
-DagsterEvent = dg.MaterializeResult[t.Any] | dg.AssetCheckResult
+DagsterEvent = dg.MaterializeResult[t.Any] | dg.AssetMaterialization | dg.AssetCheckResult
 # Counts a model's rows in an environment (SQLMesh's EnvironmentNamingInfo); None if unknown.
 RowCounter = Callable[["Snapshot", t.Any], int | None]
 
@@ -233,6 +235,9 @@ class DagsterEventConsole(NoopConsole):
         return results
 
     def _row_count(self, target: ModelTarget, snapshot: Snapshot) -> int | None:
+        # Partitioned models are reported per partition: the table's count is none of them.
+        if target.partitions_def is not None:
+            return None
         if not (target.materialize and target.fetch_row_count and self.row_counter):
             return None
         try:
@@ -265,15 +270,19 @@ class DagsterEventConsole(NoopConsole):
         }
         if progress.rows_processed is not None:
             metadata["sqlmesh/rows_processed"] = progress.rows_processed
-        if row_count is not None:
-            metadata["dagster/row_count"] = row_count
-        events: list[DagsterEvent] = [
-            dg.MaterializeResult(
-                asset_key=target.asset_key,
-                metadata=metadata,
-                data_version=dg.DataVersion(data_version(snapshot.version, intervals)),
-            )
-        ]
+        events: list[DagsterEvent]
+        if target.partitions_def is not None:
+            events = list(partition_materializations(target, progress, metadata))
+        else:
+            if row_count is not None:
+                metadata["dagster/row_count"] = row_count
+            events = [
+                dg.MaterializeResult(
+                    asset_key=target.asset_key,
+                    metadata=metadata,
+                    data_version=dg.DataVersion(data_version(snapshot.version, intervals)),
+                )
+            ]
         events.extend(self._audit_results(target, progress))
         return events
 
@@ -305,6 +314,41 @@ class DagsterEventConsole(NoopConsole):
                     check.check_name,
                 )
         return results
+
+
+def partition_materializations(
+    target: ModelTarget, progress: ModelProgress, metadata: Mapping[str, t.Any]
+) -> t.Iterator[dg.AssetMaterialization]:
+    """One materialization per partition whose whole interval SQLMesh filled in this run.
+
+    They are events, not the step's output: Dagster would report an output for every partition
+    of the run's range (or for none, in a run without a range), whatever SQLMesh filled.
+    `progress.partition_keys` records the keys reported.
+    """
+    assert target.partitions_def is not None
+    version = progress.snapshot.version
+    for start, end in sorted(progress.intervals):
+        keys = partition_keys(target.partitions_def, start, end)
+        if not keys:
+            logger.info(
+                "%s: SQLMesh filled %s to %s, which holds no whole partition (a partial interval, "
+                "or one before the first partition); no partition is reported for it.",
+                target.model_name,
+                _iso(start),
+                _iso(end),
+            )
+        for key in keys:
+            window_ms = partition_interval(target.partitions_def, key, key)
+            progress.partition_keys.append(key)
+            yield dg.AssetMaterialization(
+                asset_key=target.asset_key,
+                partition=key,
+                metadata={
+                    **metadata,
+                    "sqlmesh/partition_interval": interval_text(*window_ms),
+                },
+                tags=data_version_tags(data_version(version, [window_ms]), version),
+            )
 
 
 def interval_count(snapshot: Snapshot, batches: t.Sequence[tuple[int, int]]) -> int:

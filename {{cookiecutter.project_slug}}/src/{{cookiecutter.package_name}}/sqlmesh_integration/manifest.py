@@ -24,7 +24,7 @@ from typing import Any
 from .errors import ManifestInvalidError, ManifestMissingError, ManifestStaleError
 from .project import SQLMeshProject
 
-MANIFEST_FORMAT = 3
+MANIFEST_FORMAT = 4
 # The command that prepares the manifest file the `@sqlmesh_assets` decorator reads.
 PREPARE_COMMAND = "uv run sqlmesh-dagster prepare"
 
@@ -58,7 +58,10 @@ class SQLMeshModel:
 
     `name` is SQLMesh's fully qualified name (`"catalog"."schema"."table"`), the identity that flows
     from SQLMesh to Dagster (it travels on each AssetSpec as metadata, so a run maps asset keys back
-    to models).
+    to models). `start` is the model's start as written (it may be relative, `'1 week ago'`);
+    `partition_start` is the start SQLMesh computes for it (the start, or the parents' earliest
+    when none is set), floored to the interval unit and resolved when the manifest was prepared,
+    in ISO format, UTC: the first partition (see `partitions.py`).
     """
 
     name: str
@@ -85,6 +88,7 @@ class SQLMeshModel:
     snapshot_version: str = ""
     physical_table: str | None = None
     column_lineage: ColumnLineage = field(default_factory=dict)
+    partition_start: str | None = None
 
     @property
     def is_embedded(self) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
 from pydantic import ValidationError
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlmesh.core.snapshot.definition import start_date
 from sqlmesh.utils.errors import SQLMeshError
 
 from .code_references import source_repository
@@ -75,8 +77,11 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
         gateway = gateway_name(project, config)
         connection = config.get_gateway(gateway).connection
         engine = connection.type_ if connection is not None else context.engine_adapter.dialect
+        starts = _PartitionStarts(snapshots)
         models = [
-            _model_entry(project, context, context.models[name], snapshots[name])
+            _model_entry(
+                project, context, context.models[name], snapshots[name], starts.start(snapshots[name])
+            )
             for name in context.dag.sorted
             if name in context.models and not context.models[name].kind.is_external
         ]
@@ -115,7 +120,11 @@ def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
 
 
 def _model_entry(
-    project: SQLMeshProject, context: Context, model: Model, snapshot: Snapshot
+    project: SQLMeshProject,
+    context: Context,
+    model: Model,
+    snapshot: Snapshot,
+    partition_start: str | None,
 ) -> SQLMeshModel:
     table = exp.to_table(model.fqn)
     columns = _columns(model)
@@ -148,7 +157,33 @@ def _model_entry(
             snapshot.table_name() if snapshot.version and not model.kind.is_embedded else None
         ),
         column_lineage=model_column_lineage(context, model),
+        partition_start=partition_start,
     )
+
+
+class _PartitionStarts:
+    """The start SQLMesh computes for each model, floored to its interval unit (ISO, UTC).
+
+    SQLMesh's own `start_date`: the model's start (a relative one, `'1 week ago'`, resolved now),
+    or the earliest start of its parents when it has none. Resolving it here, once per prepared
+    manifest, gives Dagster a fixed first partition (see docs/integration.md, "Partitions").
+    """
+
+    def __init__(self, snapshots: t.Mapping[str, Snapshot]) -> None:
+        self._snapshots = {snapshot.snapshot_id: snapshot for snapshot in snapshots.values()}
+        self._cache: dict[str, datetime] = {}
+        self._now = datetime.now(UTC)
+
+    def start(self, snapshot: Snapshot) -> str | None:
+        if not snapshot.is_model or snapshot.model.kind.is_symbolic:
+            return None
+        start = start_date(snapshot, self._snapshots, cache=self._cache, relative_to=self._now)
+        unit = snapshot.node.interval_unit
+        if unit is None:
+            return None
+        floor = unit.cron_floor(start)
+        floor = floor.replace(tzinfo=UTC) if floor.tzinfo is None else floor.astimezone(UTC)
+        return floor.isoformat()
 
 
 def _standalone_audits(

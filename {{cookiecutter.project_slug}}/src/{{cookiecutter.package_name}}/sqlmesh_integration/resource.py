@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from .errors import SQLMeshIntegrationError
+from .errors import PartitionRangeError, SQLMeshIntegrationError, UnsupportedPartitionsError
 from .metadata import (
     METADATA_AUDIT_BLOCKING,
     METADATA_AUDIT_COUNT,
@@ -24,7 +24,8 @@ from .metadata import (
     NODE_MODEL,
 )
 from .project import SQLMeshProject, environment_from_env
-from .targets import CheckTarget, ModelTarget, Selection
+from .restatement import requested_restatement
+from .targets import CheckTarget, ModelTarget, Selection, data_version_tags
 
 # Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
 # reads column lineage from the latest materialization, as dagster-dbt emits it.
@@ -34,9 +35,10 @@ MATERIALIZATION_METADATA_KEYS = ("dagster/column_lineage",)
 class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Runs SQLMesh for a Dagster step: one `sqlmesh run` for exactly the selected models.
 
-    It never plans or applies (CI does, with the SQLMesh CLI): it refuses to run models whose code
+    It never applies code (CI does, with the SQLMesh CLI): it refuses to run models whose code
     differs from what was applied to the environment, and names the `sqlmesh plan` command that
-    fixes it.
+    fixes it. The only plan it applies is a restatement a run explicitly asks for, which changes
+    data, never code (`restatement.py`).
 
     Example:
         >>> @sqlmesh_assets(project=project)  # doctest: +SKIP
@@ -92,28 +94,50 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return environment_from_env(requested=self.environment)
 
     def run(
-        self, context: dg.AssetExecutionContext, *, execution_time: datetime | None = None
+        self,
+        context: dg.AssetExecutionContext,
+        *,
+        execution_time: datetime | None = None,
+        restate: bool | None = None,
     ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult | dg.AssetObservation]:
         """Runs SQLMesh for the step's selected assets and yields results as each model finishes.
 
+        A run with a partition (range) runs SQLMesh over exactly that time range; a run without
+        one runs whatever SQLMesh has due. Partitioned models are reported as one materialization
+        per partition SQLMesh filled (logged as events: a step's output would stand for every
+        partition of the range, filled or not).
+
         Args:
-            context: The asset step's context; the selection comes from it.
+            context: The asset step's context; the selection and the partition range come from it.
             execution_time: SQLMesh's execution time; now (UTC) when None.
+            restate: Recompute the selection over the range through SQLMesh's restatement (also
+                asked with the run tag `sqlmesh/restate=true`; see `restatement.py`); the op
+                config's `restate` when None.
         """
         from .runner import RunRequest, run_models  # imports SQLMesh: only when a run starts
 
         selection = selected_targets(context)
+        window = partition_window(context, selection.run)
+        if restate is None:
+            restate = bool((context.op_execution_context.op_config or {}).get("restate", False))
+        restatement = requested_restatement(context, selection.run, window, restate)
         request = RunRequest(
             targets=selection.run,
             expected_identifiers=selection.expected_identifiers,
             environment=self.target_environment(),
             execution_time=execution_time,
             audit_only=selection.audit_only,
+            start=window.start if window else None,
+            end=window.end if window else None,
+            restatement=restatement,
+            downstream=_unselected_models(context) if restatement else {},
         )
         models = sum(1 for target in selection.run.values() if target.materialize)
         if models:
+            over = f" from {window.start} to {window.end}" if window else ""
             context.log.info(
-                f"SQLMesh run of {models} model(s) in environment `{request.environment}`."
+                f"SQLMesh {'restatement' if restatement else 'run'} of {models} model(s){over} "
+                f"in environment `{request.environment}`."
             )
         if selection.audit_only:
             context.log.info(
@@ -121,15 +145,32 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 f"intervals in `{request.environment}` (nothing is run for them)."
             )
         selected_checks = set(context.selected_asset_check_keys)
+        selected_assets = set(context.selected_asset_keys)
+        # A run without a partition range over partitioned assets: Dagster 1.13 resolves the
+        # partitions of a step output's or check's partitioned parents from the run's partition
+        # range, which this run has none of, so results are logged as events, never outputs.
+        as_events = window is None and any(
+            target.partitions_def is not None for target in selection.run.values()
+        )
         try:
             for event in run_models(
-                self.project, request, lock_timeout_seconds=self.lock_timeout_seconds
+                self.project,
+                request,
+                lock_timeout_seconds=self.lock_timeout_seconds,
+                log=context.log,
             ):
-                if isinstance(event, dg.AssetCheckResult) and not _is_selected(
-                    event, selected_checks
+                if isinstance(event, dg.AssetMaterialization):
+                    context.log_event(event)  # one partition, or a model restated downstream
+                elif isinstance(event, dg.MaterializeResult) and (
+                    as_events or event.asset_key not in selected_assets
                 ):
-                    # A check Dagster's selection cannot hold (checks of external assets are
-                    # never in `*`), for an audit SQLMesh ran in this run: recorded, not output.
+                    context.log_event(_as_materialization(event, context))  # or cascaded to
+                elif isinstance(event, dg.AssetCheckResult) and (
+                    as_events or not _is_selected(event, selected_checks)
+                ):
+                    # A check Dagster's selection cannot hold (checks of external assets are never
+                    # in `*`), for an audit SQLMesh ran in this run: recorded, not returned as
+                    # output.
                     context.log_event(_as_evaluation(event))
                 else:
                     yield event
@@ -142,6 +183,34 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 for key, value in error.metadata.items()
             }
             raise dg.Failure(description=str(error), metadata=metadata) from error
+
+
+def partition_window(
+    context: dg.AssetExecutionContext, targets: Mapping[str, ModelTarget]
+) -> dg.TimeWindow | None:
+    """The time range of the run's partition (range), or None for a run without one.
+
+    Raises:
+        PartitionRangeError: the selected models have different partitions.
+    """
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    definitions = {
+        target.partitions_def for target in targets.values() if target.partitions_def is not None
+    }
+    if not definitions:
+        return None  # a partitioned run of unpartitioned models only: whatever is due
+    if len(definitions) > 1:
+        raise PartitionRangeError(
+            "The run's partition range spans models with different partitions (interval units "
+            "or starts)"
+        )
+    (partitions_def,) = definitions
+    keys = context.partition_key_range
+    return dg.TimeWindow(
+        partitions_def.time_window_for_partition_key(keys.start).start,
+        partitions_def.time_window_for_partition_key(keys.end).end,
+    )
 
 
 def selected_targets(context: dg.AssetExecutionContext) -> Selection:
@@ -182,6 +251,7 @@ def selected_targets(context: dg.AssetExecutionContext) -> Selection:
     for key in selected_keys:
         spec = assets_def.specs_by_key[key]
         name = str(spec.metadata[METADATA_MODEL_NAME])
+<<<<<<< HEAD
         run[name] = ModelTarget(
             model_name=name,
             asset_key=key,
@@ -194,6 +264,9 @@ def selected_targets(context: dg.AssetExecutionContext) -> Selection:
                 if key in spec.metadata
             },
         )
+=======
+        run[name] = _model_target(spec, tuple(checks.pop(name, ())))
+>>>>>>> partitions
         identifiers[name] = str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
     audit_only: dict[str, ModelTarget] = {}
     for name, node_checks in checks.items():
@@ -217,6 +290,28 @@ def selected_targets(context: dg.AssetExecutionContext) -> Selection:
     return Selection(run=run, audit_only=audit_only, expected_identifiers=identifiers)
 
 
+def _model_target(spec: dg.AssetSpec, checks: tuple[CheckTarget, ...] = ()) -> ModelTarget:
+    partitions_def = spec.partitions_def
+    if partitions_def is not None and not isinstance(
+        partitions_def, dg.TimeWindowPartitionsDefinition
+    ):
+        raise UnsupportedPartitionsError(spec.key.to_user_string(), type(partitions_def).__name__)
+    return ModelTarget(
+        model_name=str(spec.metadata[METADATA_MODEL_NAME]),
+        asset_key=spec.key,
+        checks=checks,
+        audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, 0)),
+        partitions_def=partitions_def,
+    )
+
+
+def _unselected_models(context: dg.AssetExecutionContext) -> dict[str, ModelTarget]:
+    """The multi-asset's models outside the selection: a restatement may cascade to them."""
+    selected = set(context.selected_asset_keys)
+    specs = [spec for key, spec in context.assets_def.specs_by_key.items() if key not in selected]
+    return {str(spec.metadata[METADATA_MODEL_NAME]): _model_target(spec) for spec in specs}
+
+
 def _audit_count(all_checks: list[dg.AssetCheckSpec], name: str) -> int:
     """The audits SQLMesh runs for a node: one check each."""
     return sum(1 for spec in all_checks if spec.metadata.get(METADATA_MODEL_NAME) == name)
@@ -225,6 +320,17 @@ def _audit_count(all_checks: list[dg.AssetCheckSpec], name: str) -> int:
 def _is_selected(result: dg.AssetCheckResult, selected: set[dg.AssetCheckKey]) -> bool:
     assert result.asset_key is not None  # the event console always names the asset
     return dg.AssetCheckKey(result.asset_key, result.check_name or "") in selected
+
+
+def _as_materialization(
+    result: dg.MaterializeResult[Any], context: dg.AssetExecutionContext
+) -> dg.AssetMaterialization:
+    assert result.asset_key is not None  # the event console always names the asset
+    tags = dict(result.tags or {})
+    if result.data_version is not None:
+        code_version = context.assets_def.specs_by_key[result.asset_key].code_version
+        tags.update(data_version_tags(result.data_version.value, code_version))
+    return dg.AssetMaterialization(asset_key=result.asset_key, metadata=result.metadata, tags=tags)
 
 
 def _as_evaluation(result: dg.AssetCheckResult) -> dg.AssetCheckEvaluation:

@@ -32,7 +32,9 @@ from .errors import (
 )
 from .events import DagsterEventConsole, RowCounter, RunFinished, audit_check_results
 from .locking import database_lock
+from .partitions import epoch_ms, partition_interval, partition_keys
 from .project import SQLMeshProject
+from .restatement import TAG_RESTATE, Restatement, restatement_plan
 from .targets import ModelTarget
 from .targets import display_name as _display
 
@@ -43,7 +45,12 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RunEvent = dg.MaterializeResult[t.Any] | dg.AssetCheckResult | dg.AssetObservation
+RunEvent = (
+    dg.MaterializeResult[t.Any]
+    | dg.AssetMaterialization
+    | dg.AssetCheckResult
+    | dg.AssetObservation
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,13 @@ class RunRequest:
         execution_time: SQLMesh's execution time (UTC); now when None.
         audit_only: Nodes whose selected checks are audited over their filled intervals, without
             running anything (a step that selects checks without their model).
+        start: The start of the time range to fill (a run's partition range); None for whatever
+            SQLMesh has due.
+        end: The end of that range (exclusive).
+        restatement: Recompute the range through SQLMesh's restatement instead of filling only
+            what is missing (`restatement.py`).
+        downstream: Models of the code location outside the selection, reported when SQLMesh's
+            restatement cascades to them.
     """
 
     targets: Mapping[str, ModelTarget]
@@ -64,12 +78,23 @@ class RunRequest:
     environment: str
     execution_time: datetime | None = None
     audit_only: Mapping[str, ModelTarget] = field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    restatement: Restatement | None = None
+    downstream: Mapping[str, ModelTarget] = field(default_factory=dict)
 
 
 def run_models(
-    project: SQLMeshProject, request: RunRequest, *, lock_timeout_seconds: float = 3600.0
+    project: SQLMeshProject,
+    request: RunRequest,
+    *,
+    lock_timeout_seconds: float = 3600.0,
+    log: logging.Logger = logger,
 ) -> Iterator[RunEvent]:
     """Runs the selected models with one `Context.run`; yields results as SQLMesh reports them.
+
+    `log` receives what a user must see in the run's log (a restatement's requester and what it
+    cleared, partitions left unfilled): the step's `context.log` in Dagster.
 
     Raises:
         EnvironmentNotFoundError: the environment was never applied.
@@ -79,13 +104,15 @@ def run_models(
         RunFailedError: the run failed without naming a model.
         StateConnectionError: the state database or warehouse could not be reached.
     """
-    console = DagsterEventConsole(request.targets, request.environment)
+    console = DagsterEventConsole({**request.downstream, **request.targets}, request.environment)
     config = load_config(project)  # once per run
     gateway = gateway_name(project, config)
     with database_lock(duckdb_database_path(project, config), lock_timeout_seconds):
         context: Context | None = None
         try:
-            context = open_context(project, load=False, console=console, config=config)
+            # A restatement selects models with SQLMesh's selector, which needs them loaded.
+            load = request.restatement is not None
+            context = open_context(project, load=load, console=console, config=config)
             console.row_counter = table_row_counter(context)
             stored = environment_snapshots(context, project, request.environment)
         except Exception as error:
@@ -97,9 +124,14 @@ def run_models(
         try:
             refuse_unapplied_models(project, request, stored)
             if request.targets:
-                yield from _stream_run(context, request, console)
+                if request.restatement is not None:
+                    plan = restatement_plan(context, project, request, log)
+                    yield from _stream(console, request, lambda: context.apply(plan))
+                else:
+                    yield from _stream_run(context, request, console)
                 yield from console.failure_check_results()
                 yield from up_to_date_observations(request, stored, console)
+                warn_unfilled_partitions(request, stored, console, log)
             if request.audit_only:
                 yield from audit_filled_intervals(context, request, stored)
             if console.failures:
@@ -171,15 +203,17 @@ def up_to_date_observations(
         snapshot = stored.get(name)
         interval_end = _latest_interval_end(snapshot) if snapshot else None
         through = interval_end or "no interval yet (its start is in the future)"
-        logger.info(
-            "%s is up to date through %s: SQLMesh had no interval due, so it is not reported "
-            "as materialized.",
-            _display(name),
-            through,
-        )
+        description = f"Up to date through {through}; nothing was due."
+        if request.start is not None and request.end is not None:
+            description = (
+                f"Nothing missing from {request.start} to {request.end} (filled through "
+                f"{through}); filled intervals are recomputed only on request (run tag "
+                f"`{TAG_RESTATE}=true`)."
+            )
+        logger.info("%s: %s It is not reported as materialized.", _display(name), description)
         yield dg.AssetObservation(
             asset_key=target.asset_key,
-            description=f"Up to date through {through}; nothing was due.",
+            description=description,
             metadata={
                 "sqlmesh/status": "up to date",
                 "sqlmesh/interval_end": through,
@@ -245,24 +279,37 @@ def _include_audit_nodes(context: Context, names: set[str]) -> None:
 def _stream_run(
     context: Context, request: RunRequest, console: DagsterEventConsole
 ) -> Iterator[RunEvent]:
-    outcome: dict[str, t.Any] = {}
     execution_time: TimeLike = request.execution_time or datetime.now(UTC)
     models = sorted(name for name, target in request.targets.items() if target.materialize)
     _include_audit_nodes(
         context, {name for name, target in request.targets.items() if not target.materialize}
     )
+    return _stream(
+        console,
+        request,
+        lambda: context.run(
+            request.environment,
+            start=request.start,
+            end=request.end,
+            execution_time=execution_time,
+            # Always an explicit selection: a step's assets definition is already subsetted,
+            # and models applied to the environment but absent from this code location
+            # must not run unreported.
+            select_models=models,
+            no_auto_upstream=True,
+        ),
+    )
+
+
+def _stream(
+    console: DagsterEventConsole, request: RunRequest, work: t.Callable[[], t.Any]
+) -> Iterator[RunEvent]:
+    """Runs `work` (SQLMesh's run or plan) in a thread; yields the console's events meanwhile."""
+    outcome: dict[str, t.Any] = {}
 
     def run() -> None:
         try:
-            outcome["status"] = context.run(
-                request.environment,
-                execution_time=execution_time,
-                # Always an explicit selection: a step's assets definition is already subsetted,
-                # and models applied to the environment but absent from this code location
-                # must not run unreported.
-                select_models=models,
-                no_auto_upstream=True,
-            )
+            outcome["status"] = work()
         except BaseException as error:  # re-raised in the Dagster step's thread below
             outcome["error"] = error
         finally:
@@ -276,12 +323,58 @@ def _stream_run(
             break
         yield event
     worker.join()
-    if "error" in outcome:
+    if "error" in outcome and not console.failures:  # failed models: run_models names them
         error = outcome["error"]
         raise RunFailedError(request.environment, error) from masked_cause(error)
     status = outcome.get("status")
-    if status is not None and status.is_failure and not console.failures:
+    if status is not None and getattr(status, "is_failure", False) and not console.failures:
         raise RunFailedError(request.environment)
+
+
+def warn_unfilled_partitions(
+    request: RunRequest,
+    stored: Mapping[str, Snapshot],
+    console: DagsterEventConsole,
+    log: logging.Logger = logger,
+) -> None:
+    """Logs the partitions of the run's range that neither were filled nor are now.
+
+    SQLMesh leaves an interval missing when it is not ready (a signal, an upstream interval, a
+    cron that has not come round); such partitions are not reported materialized.
+    """
+    if request.start is None or request.end is None:
+        return
+    start_ms, end_ms = epoch_ms(request.start), epoch_ms(request.end)
+    for name, target in request.targets.items():
+        snapshot = stored.get(name)
+        if target.partitions_def is None or not target.materialize or snapshot is None:
+            continue
+        progress = console.progress.get(name)
+        reported = set(progress.partition_keys) if progress is not None else set()
+        unfilled = [
+            key
+            for key in partition_keys(target.partitions_def, start_ms, end_ms)
+            if key not in reported
+            and not _covered(partition_interval(target.partitions_def, key, key), snapshot)
+        ]
+        if unfilled:
+            log.warning(
+                "%s: %d partition(s) of the range are still not filled (%s): SQLMesh did not find "
+                "them ready (signals, upstream intervals or cron), so they are not reported.",
+                _display(name),
+                len(unfilled),
+                _key_ranges(unfilled),
+            )
+
+
+def _covered(interval: tuple[int, int], snapshot: Snapshot) -> bool:
+    """Whether the snapshot's filled intervals hold the whole interval."""
+    return any(start <= interval[0] and interval[1] <= end for start, end in snapshot.intervals)
+
+
+def _key_ranges(keys: t.Sequence[str]) -> str:
+    shown = ", ".join(keys[:5])
+    return f"{shown} and {len(keys) - 5} more" if len(keys) > 5 else shown
 
 
 def _latest_interval_end(snapshot: Snapshot) -> str | None:

@@ -97,7 +97,9 @@ def build_specs(
             continue
         assets.append(
             spec.replace_attributes(
-                deps=deps, metadata={**spec.metadata, METADATA_AUDIT_COUNT: len(model.audits)}
+                deps=deps,
+                metadata={**spec.metadata, METADATA_AUDIT_COUNT: len(model.audits)},
+                partitions_def=translator.get_partitions_def(model),
             )
         )
         checks.extend(check_specs(model, spec.key))

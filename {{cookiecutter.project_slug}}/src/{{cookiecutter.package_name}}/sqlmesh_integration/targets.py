@@ -37,6 +37,9 @@ class ModelTarget:
         fetch_row_count: Count the model's rows after it ran, for `dagster/row_count`.
         materialization_metadata: Definition metadata every materialization repeats (the column
             lineage: Dagster reads it from the latest materialization).
+        partitions_def: The asset's partitions (one per SQLMesh interval, `partitions.py`): the
+            model is reported as one materialization per partition SQLMesh filled. None for an
+            unpartitioned model, reported as one materialization.
     """
 
     model_name: str
@@ -46,6 +49,7 @@ class ModelTarget:
     materialize: bool = True
     fetch_row_count: bool = False
     materialization_metadata: Mapping[str, Any] = field(default_factory=dict)
+    partitions_def: dg.TimeWindowPartitionsDefinition | None = None
 
 
 def display_name(name: str) -> str:
@@ -74,3 +78,18 @@ class Selection:
     run: dict[str, ModelTarget]
     audit_only: dict[str, ModelTarget]
     expected_identifiers: dict[str, str]
+
+
+def data_version_tags(data_version: str, code_version: str | None = None) -> dict[str, str]:
+    """Dagster's version tags for a materialization logged as an event rather than an output.
+
+    A step's outputs get them from Dagster; an `AssetMaterialization` logged with
+    `context.log_event` (one per partition) carries them itself, so staleness works the same.
+    """
+    tags = {
+        "dagster/data_version": data_version,
+        "dagster/data_version_is_user_provided": "true",
+    }
+    if code_version:
+        tags["dagster/code_version"] = code_version
+    return tags

@@ -46,6 +46,7 @@ from .metadata import (
     METADATA_START,
     METADATA_TIME_COLUMN,
 )
+from .partitions import partitions_definition
 
 # Kinds that never get a freshness policy: seeds change only when a plan applies a new file,
 # EMBEDDED models have no table.
@@ -203,6 +204,14 @@ class SQLMeshTranslator:
                 "use on_cron or eager."
             )
         return None
+
+    def get_partitions_def(self, model: SQLMeshModel) -> dg.PartitionsDefinition | None:
+        """The partitions: one per SQLMesh interval for INCREMENTAL_BY_TIME_RANGE models.
+
+        Return None to leave a model unpartitioned; a partitions definition other than a
+        time window is refused when the model runs (see `partitions.py`).
+        """
+        return partitions_definition(model)
 
     def get_asset_spec(
         self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
