@@ -34,12 +34,9 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main as cli_main
 from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
 from {{ cookiecutter.package_name }}.sqlmesh_integration.mirror import InstanceLedger, mirror_pass
-from {{ cookiecutter.package_name }}.sqlmesh_integration.partitions import partitions_definition
-from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import METADATA_MODEL_NAME
 
-from .support import PACKAGE_PROJECT_DIR
+from .support import PACKAGE_PROJECT_DIR, prepared_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -116,19 +113,10 @@ def source(event: dg.AssetMaterialization) -> str:
 
 
 def partitioned_definitions(project: SQLMeshProject, execution_time: datetime) -> dg.Definitions:
-    """The sample's assets with daily partitions on its time-range models, and the sensor."""
-    manifest = load_manifest(project)
-    specs = build_specs(manifest, SQLMeshTranslator(), project.project_dir)
-    assets = [
-        spec.replace_attributes(
-            partitions_def=partitions_definition(
-                manifest.model(str(spec.metadata[METADATA_MODEL_NAME]))
-            )
-        )
-        for spec in specs.assets
-    ]
+    """The sample's assets (daily partitions on its time-range models) and the sensor."""
+    specs = build_specs(prepared_manifest(project), SQLMeshTranslator(), project.project_dir)
 
-    @sqlmesh_assets(project=project, specs=dataclasses.replace(specs, assets=assets))
+    @sqlmesh_assets(project=project, specs=specs)
     def sqlmesh_models(
         context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource
     ) -> Iterator[Any]:

@@ -173,7 +173,7 @@ def run_selected_models(
 
 def _step(
     resource_key: str, execute: Execute
-) -> Callable[[dg.AssetExecutionContext], Iterator[Any]]:
+) -> Callable[[dg.AssetExecutionContext, SQLMeshRunConfig], Iterator[Any]]:
     # `config`: the op config (`restate`), which `SQLMeshResource.run` reads from the context.
     def step(context: dg.AssetExecutionContext, config: SQLMeshRunConfig) -> Iterator[Any]:
         yield from execute(context, getattr(context.resources, resource_key))

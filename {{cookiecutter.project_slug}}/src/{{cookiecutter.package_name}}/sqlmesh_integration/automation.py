@@ -149,6 +149,8 @@ def mirrored_events(
         more = f" {result.remaining} more next tick." if result.remaining else ""
         context.log.info(f"Mirrored from SQLMesh: {summary(result.events)}.{more}")
     return result.events
+
+
 def with_partitioned_ancestors(
     request: dg.RunRequest, specs: Iterable[dg.AssetSpec]
 ) -> dg.RunRequest:

@@ -61,7 +61,8 @@ class SQLMeshModel:
     to models). `start` is the model's start as written (it may be relative, `'1 week ago'`);
     `partition_start` is the start SQLMesh computes for it (the start, or the parents' earliest
     when none is set), floored to the interval unit and resolved when the manifest was prepared,
-    in ISO format, UTC: the first partition (see `partitions.py`).
+    in ISO format, UTC: the first partition (see `partitions.py`); `partition_end` is the end
+    (exclusive) of its last interval when the model has an `end`, else None.
     """
 
     name: str
@@ -89,6 +90,7 @@ class SQLMeshModel:
     physical_table: str | None = None
     column_lineage: ColumnLineage = field(default_factory=dict)
     partition_start: str | None = None
+    partition_end: str | None = None
 
     @property
     def is_embedded(self) -> bool:

@@ -74,6 +74,12 @@ def partitions_definition(model: SQLMeshModel) -> dg.TimeWindowPartitionsDefinit
     return dg.TimeWindowPartitionsDefinition(
         cron_schedule=cron_schedule,
         start=datetime.fromisoformat(model.partition_start).astimezone(UTC),
+        # A model with an `end` has no intervals after it: no partitions either.
+        end=(
+            datetime.fromisoformat(model.partition_end).astimezone(UTC)
+            if model.partition_end
+            else None
+        ),
         fmt=key_format,
         timezone="UTC",
     )

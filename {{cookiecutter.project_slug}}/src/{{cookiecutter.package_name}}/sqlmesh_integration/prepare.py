@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlmesh.core.snapshot.definition import start_date
+from sqlmesh.utils.date import to_datetime
 from sqlmesh.utils.errors import SQLMeshError
 
 from .code_references import source_repository
@@ -80,7 +81,12 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
         starts = _PartitionStarts(snapshots)
         models = [
             _model_entry(
-                project, context, context.models[name], snapshots[name], starts.start(snapshots[name])
+                project,
+                context,
+                context.models[name],
+                snapshots[name],
+                starts.start(snapshots[name]),
+                starts.end(snapshots[name]),
             )
             for name in context.dag.sorted
             if name in context.models and not context.models[name].kind.is_external
@@ -125,6 +131,7 @@ def _model_entry(
     model: Model,
     snapshot: Snapshot,
     partition_start: str | None,
+    partition_end: str | None,
 ) -> SQLMeshModel:
     table = exp.to_table(model.fqn)
     columns = _columns(model)
@@ -158,6 +165,7 @@ def _model_entry(
         ),
         column_lineage=model_column_lineage(context, model),
         partition_start=partition_start,
+        partition_end=partition_end,
     )
 
 
@@ -181,9 +189,21 @@ class _PartitionStarts:
         unit = snapshot.node.interval_unit
         if unit is None:
             return None
-        floor = unit.cron_floor(start)
-        floor = floor.replace(tzinfo=UTC) if floor.tzinfo is None else floor.astimezone(UTC)
-        return floor.isoformat()
+        return _utc(unit.cron_floor(start)).isoformat()
+
+    def end(self, snapshot: Snapshot) -> str | None:
+        """The end of the model's last interval when it has an `end` (exclusive), else None."""
+        if not snapshot.is_model or snapshot.model.kind.is_symbolic or snapshot.model.end is None:
+            return None
+        unit = snapshot.node.interval_unit
+        if unit is None:
+            return None
+        end = to_datetime(snapshot.model.end, relative_base=self._now)
+        return _utc(unit.cron_next(unit.cron_floor(end))).isoformat()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _standalone_audits(

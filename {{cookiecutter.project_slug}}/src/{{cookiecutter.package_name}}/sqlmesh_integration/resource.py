@@ -251,22 +251,7 @@ def selected_targets(context: dg.AssetExecutionContext) -> Selection:
     for key in selected_keys:
         spec = assets_def.specs_by_key[key]
         name = str(spec.metadata[METADATA_MODEL_NAME])
-<<<<<<< HEAD
-        run[name] = ModelTarget(
-            model_name=name,
-            asset_key=key,
-            checks=tuple(checks.pop(name, ())),
-            audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, 0)),
-            fetch_row_count=bool(spec.metadata.get(METADATA_FETCH_ROW_COUNT, False)),
-            materialization_metadata={
-                key: spec.metadata[key]
-                for key in MATERIALIZATION_METADATA_KEYS
-                if key in spec.metadata
-            },
-        )
-=======
         run[name] = _model_target(spec, tuple(checks.pop(name, ())))
->>>>>>> partitions
         identifiers[name] = str(spec.metadata[METADATA_SNAPSHOT_IDENTIFIER])
     audit_only: dict[str, ModelTarget] = {}
     for name, node_checks in checks.items():
@@ -302,6 +287,10 @@ def _model_target(spec: dg.AssetSpec, checks: tuple[CheckTarget, ...] = ()) -> M
         checks=checks,
         audit_count=int(spec.metadata.get(METADATA_AUDIT_COUNT, 0)),
         partitions_def=partitions_def,
+        fetch_row_count=bool(spec.metadata.get(METADATA_FETCH_ROW_COUNT, False)),
+        materialization_metadata={
+            key: spec.metadata[key] for key in MATERIALIZATION_METADATA_KEYS if key in spec.metadata
+        },
     )
 
 
