@@ -10,7 +10,7 @@ layers of FULL and INCREMENTAL_BY_TIME_RANGE models, two audits each, DuckDB, da
 few days ago), wires it to Dagster with this project's integration (`sqlmesh_definitions` in a
 generated `definitions.py`), applies it with `sqlmesh plan prod --auto-apply --skip-backfill` and
 prepares the manifest. Then, each sample a fresh subprocess and each run on a fresh copy of the same
-DuckDB file, it measures `sqlmesh run`, `dg launch --assets '*'` on the shipped instance
+DuckDB file, it measures `sqlmesh run`, `dg launch --job __ASSET_JOB` on the shipped instance
 (`dagster_home/dagster.yaml`, migrated, SQLite storage) and on Postgres run and event storage, a
 nothing-due tick of the sensor evaluated by the daemon, and `execute_in_process` (the floor). It
 also measures the cost of one event on each storage and, at `--load-size`, the definitions load
@@ -55,8 +55,8 @@ TARGETS = {
 }
 PATHS = [  # (key, label): every run path, user paths first, the floor last
     ("sqlmesh", "`sqlmesh -p <project> run prod` (baseline)"),
-    ("launch_sqlite", "`dg launch --assets '*'`, shipped instance (SQLite)"),
-    ("launch_postgres", "`dg launch --assets '*'`, Postgres run and event storage"),
+    ("launch_sqlite", "`dg launch --job __ASSET_JOB`, shipped instance (SQLite)"),
+    ("launch_postgres", "`dg launch --job __ASSET_JOB`, Postgres run and event storage"),
     ("floor", "`execute_in_process()`, ephemeral instance (floor)"),
 ]
 STAGES = [
@@ -140,7 +140,7 @@ def sample_sqlmesh(project: str) -> None:
 
 
 def sample_dg_launch(folder: str) -> None:
-    """`dg launch -m definitions --assets '*'` on the instance of DAGSTER_HOME."""
+    """`dg launch -m definitions --job __ASSET_JOB` on the instance of DAGSTER_HOME."""
     from dagster_dg_cli.cli import main
 
     os.chdir(folder)
