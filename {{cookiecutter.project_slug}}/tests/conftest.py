@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
@@ -18,6 +19,15 @@ _ENVIRONMENT_VARIABLES = (
     "DAGSTER_CLOUD_DEPLOYMENT_NAME",
     "DAGSTER_IS_DEV_CLI",
 )
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A persistent instance (SQLite run, event and schedule storage in a folder), as `dg dev`."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.DagsterInstance.local_temp(str(home)) as local:
+        yield local
 
 
 @pytest.fixture

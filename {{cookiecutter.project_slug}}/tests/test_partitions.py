@@ -53,14 +53,6 @@ UPSTREAM = [
 ]
 
 
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A persistent instance (SQLite run and event storage in a folder), as `dg dev` uses."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.DagsterInstance.local_temp(str(home)) as local:
-        yield local
-
 
 def launch(
     sample: SampleProject,
@@ -337,7 +329,7 @@ def test_a_run_without_a_range_reports_every_partition_sqlmesh_filled(
 
     assert result.success
     days = filled_days(sample, "marts.orders")
-    assert days[0] == "2024-01-01" and len(days) > 300
+    assert days[0] == "2024-01-01" and days[-1] == "2024-03-31" and len(days) == 91
     assert sorted(reported(result)[ORDERS]) == [day for day in days if day != "2024-01-02"]
     materialized = instance.get_materialized_partitions(dg.AssetKey.from_user_string(ORDERS))
     assert materialized == set(days)

@@ -112,8 +112,12 @@ def _mirror(project: SQLMeshProject, environment: str | None) -> int:
             "DAGSTER_HOME is not set: point it at the Dagster instance to report to, e.g. "
             '`export DAGSTER_HOME="$PWD/dagster_home"`.'
         )
+    from .prepare import prepare_manifest
+
     environment = environment or environment_from_env()
-    specs = project_specs(project).assets
+    # Prepared from the project's files (SQLMesh is imported here anyway), with the default
+    # translator: the asset keys of a `translation` in defs.yaml are the sensor's to mirror.
+    specs = project_specs(project, manifest=prepare_manifest(project, read_state=False)).assets
     with dg.DagsterInstance.get() as instance:
         busy = run_touching(instance, [spec.key for spec in specs])
         if busy is not None:

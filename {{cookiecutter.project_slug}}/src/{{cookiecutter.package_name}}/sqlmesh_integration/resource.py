@@ -99,7 +99,12 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         *,
         execution_time: datetime | None = None,
         restate: bool | None = None,
-    ) -> Iterator[dg.MaterializeResult[Any] | dg.AssetCheckResult | dg.AssetObservation]:
+    ) -> Iterator[
+        dg.MaterializeResult[Any]
+        | dg.AssetMaterialization
+        | dg.AssetCheckResult
+        | dg.AssetObservation
+    ]:
         """Runs SQLMesh for the step's selected assets and yields results as each model finishes.
 
         A run with a partition (range) runs SQLMesh over exactly that time range; a run without
@@ -159,12 +164,14 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 lock_timeout_seconds=self.lock_timeout_seconds,
                 log=context.log,
             ):
+                # Materializations that are not the step's outputs are yielded as events (not
+                # logged): in the step's own stream, they are kept when a later model fails it.
                 if isinstance(event, dg.AssetMaterialization):
-                    context.log_event(event)  # one partition, or a model restated downstream
+                    yield event  # one partition, or a model restated downstream
                 elif isinstance(event, dg.MaterializeResult) and (
                     as_events or event.asset_key not in selected_assets
                 ):
-                    context.log_event(_as_materialization(event, context))  # or cascaded to
+                    yield _as_materialization(event, context)  # or cascaded to
                 elif isinstance(event, dg.AssetCheckResult) and (
                     as_events or not _is_selected(event, selected_checks)
                 ):
