@@ -207,6 +207,8 @@ def test_column_lineage_is_traced_where_sqlmesh_can_and_omitted_elsewhere(
     }
     # Another dialect: traced through its `::` cast.
     assert lineage["staging/postgres_style"]["customer_name"] == [("seeds/customers", "name")]
+
+
 def test_a_partition_range_restated_from_the_command_line_reports_exactly_its_days(
     kitchen_sink: Project,
 ) -> None:

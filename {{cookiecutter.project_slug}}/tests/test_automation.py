@@ -8,8 +8,6 @@ import fcntl
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,7 +23,6 @@ pytestmark = pytest.mark.slow
 SensorTick = Any  # dagster's SensorExecutionData (not exported)
 
 MARTS = {"marts/orders", "marts/daily_revenue", "marts/customers"}
-
 
 
 def tick(sample: SampleProject, instance: dg.DagsterInstance) -> SensorTick:

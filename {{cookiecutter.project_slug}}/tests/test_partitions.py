@@ -9,7 +9,7 @@ by its runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,6 @@ UPSTREAM = [
     "staging/stg_customers",
     "staging/stg_exchange_rates",
 ]
-
 
 
 def launch(
