@@ -155,7 +155,8 @@ def sample_floor(folder: str) -> None:
 
     job = definitions.defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process()
-    materialized = len(result.get_asset_materialization_events())
+    # Assets, not events: a partitioned model reports one materialization per partition.
+    materialized = len({event.asset_key for event in result.get_asset_materialization_events()})
     print(json.dumps({"success": result.success, "materialized": materialized}))
 
 
@@ -166,15 +167,16 @@ def sample_last_run(_: str) -> None:
     with dg.DagsterInstance.get() as instance:
         (run,) = instance.get_runs(limit=1)
         times: dict[str, float] = {}
-        materialized = 0
+        materialized: set[str] = set()  # assets, not events (one per partition)
         for entry in instance.all_logs(run.run_id):
             event = entry.dagster_event
             if event is None:
                 continue
             times.setdefault("first", entry.timestamp)
             times.setdefault(event.event_type_value, entry.timestamp)
-            materialized += event.event_type_value == "ASSET_MATERIALIZATION"
-        print(json.dumps({"status": run.status.value, "materialized": materialized, **times}))
+            if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key:
+                materialized.add(event.asset_key.to_user_string())
+        print(json.dumps({"status": run.status.value, "materialized": len(materialized), **times}))
 
 
 def sample_tick_in_process(folder: str) -> None:
