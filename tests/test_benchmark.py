@@ -59,7 +59,7 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
     lines = result.stdout.splitlines()
     measured = [match["label"] for line in lines if (match := PATH_ROW.match(line))]
     assert "`sqlmesh -p <project> run prod` (baseline)" in measured, result.stdout
-    assert "`dg launch --assets '*'`, shipped instance (SQLite)" in measured
+    assert "`dg launch --job __ASSET_JOB`, shipped instance (SQLite)" in measured
     assert "`execute_in_process()`, ephemeral instance (floor)" in measured
 
     report = json.loads(report_path.read_text())
