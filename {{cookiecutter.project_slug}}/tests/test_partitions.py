@@ -22,20 +22,17 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     sqlmesh_definitions,
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
-    Manifest,
-    SQLMeshModel,
-    load_manifest,
-)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import SQLMeshModel
+from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import TAG_RESTATE
 from {{ cookiecutter.package_name }}.sqlmesh_integration.partitions import (
     partition_interval,
     partition_keys,
     partitions_definition,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.restatement import TAG_RESTATE
 from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
 
-from .support import SampleProject, step_failure_message
+from .support import SampleProject, prepared_manifest, step_failure_message
+from .test_translator import manifest as one_model_manifest
 
 JAN_1 = 1_704_067_200_000  # 2024-01-01 00:00 UTC, epoch milliseconds
 HOUR = 3_600_000
@@ -61,7 +58,7 @@ def launch(
     tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run of the selected assets, with the tags a partition-range launch gives a run."""
-    definitions = sqlmesh_definitions(sample.project, manifest=load_manifest(sample.project))
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
     run_tags = dict(tags or {})
     if partition_range is not None:
         run_tags["dagster/asset_partition_range_start"] = partition_range[0]
@@ -190,15 +187,7 @@ def test_the_translator_can_partition_a_model_or_not() -> None:
             return None
 
     incremental = model()
-    manifest = Manifest(
-        project_fingerprint="x",
-        gateway="local",
-        engine="duckdb",
-        dialect="duckdb",
-        default_catalog="db",
-        sqlmesh_version="0.236.4",
-        models=(incremental,),
-    )
+    manifest = one_model_manifest(incremental)
     specs = build_specs(manifest, SQLMeshTranslator(), Path("/project"))
     assert specs.assets[0].partitions_def == partitions_definition(incremental)
     assert build_specs(manifest, Unpartitioned(), Path("/project")).assets[0].partitions_def is None

@@ -16,10 +16,11 @@ from .automation import sqlmesh_due_sensor
 from .component import SQLMeshProjectComponent
 from .errors import SQLMeshIntegrationError
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
+from .metadata import TAG_RESTATE
 from .partitions import partition_interval, partition_keys, partitions_definition
 from .project import SQLMeshProject, environment_from_env, pull_request_environment
 from .resource import SQLMeshResource
-from .restatement import TAG_RESTATE, SQLMeshRunConfig
+from .restatement import SQLMeshRunConfig
 from .specs import SQLMeshSpecs, build_specs
 from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
 

@@ -38,5 +38,11 @@ METADATA_ENVIRONMENT = "sqlmesh/environment"
 METADATA_FAILED_MODELS = "sqlmesh/failed_models"
 METADATA_SKIPPED_MODELS = "sqlmesh/skipped_models"
 METADATA_NOT_APPLIED_MODELS = "sqlmesh/not_applied_models"
+# The mirror's runless materializations (mirror.py): where the data came from.
+METADATA_SOURCE = "sqlmesh/source"
+METADATA_PLAN_ID = "sqlmesh/plan_id"
+METADATA_CI_RUN_URL = "sqlmesh/ci_run_url"
+METADATA_FILLED_AT = "sqlmesh/filled_at"
 # Run tags.
 TAG_DUE_MODELS = "sqlmesh/due_models"
+TAG_RESTATE = "sqlmesh/restate"  # opt-in recompute of a run's range (restatement.py)

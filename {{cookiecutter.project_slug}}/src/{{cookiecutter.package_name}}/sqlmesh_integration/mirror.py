@@ -28,17 +28,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import dagster as dg
 
-from .metadata import METADATA_MODEL_NAME
+from .metadata import (
+    METADATA_CI_RUN_URL,
+    METADATA_FILLED_AT,
+    METADATA_MODEL_NAME,
+    METADATA_PLAN_ID,
+    METADATA_SOURCE,
+)
 
 if TYPE_CHECKING:
     from .project import SQLMeshProject
 
 SOURCE_PLAN = "plan"
 SOURCE_RUN = "run"
-METADATA_SOURCE = "sqlmesh/source"
-METADATA_PLAN_ID = "sqlmesh/plan_id"
-METADATA_CI_RUN_URL = "sqlmesh/ci_run_url"
-METADATA_FILLED_AT = "sqlmesh/filled_at"
 
 
 @dataclass(frozen=True)

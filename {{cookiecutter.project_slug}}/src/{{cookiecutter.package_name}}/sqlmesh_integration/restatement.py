@@ -26,6 +26,7 @@ import dagster as dg
 from pydantic import Field
 
 from .errors import RestatementChangesCodeError, RestatementNeedsRangeError, RestateTagError
+from .metadata import TAG_RESTATE
 from .partitions import interval_text
 from .targets import ModelTarget, display_name
 
@@ -38,7 +39,6 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TAG_RESTATE = "sqlmesh/restate"
 # Dagster+ records who launched a run from the UI in this tag; open-source Dagster does not.
 TAG_USER = "dagster/user"
 _WHO_TAGS = (

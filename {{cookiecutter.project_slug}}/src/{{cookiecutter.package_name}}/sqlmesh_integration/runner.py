@@ -32,9 +32,10 @@ from .errors import (
 )
 from .events import DagsterEventConsole, RowCounter, RunFinished, audit_check_results
 from .locking import database_lock
+from .metadata import TAG_RESTATE
 from .partitions import epoch_ms, partition_interval, partition_keys
 from .project import SQLMeshProject
-from .restatement import TAG_RESTATE, Restatement, restatement_plan
+from .restatement import Restatement, restatement_plan
 from .targets import ModelTarget
 from .targets import display_name as _display
 
