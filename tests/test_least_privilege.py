@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dockerignore
 import jinja2
 import pytest
 import yaml
-from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices
+from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices, files_of
 
 # The workflows and the SQLMesh config do not depend on the Python version; the Dockerfile does.
 VARIANTS = [
@@ -50,6 +51,21 @@ WAREHOUSE_SECRET_PREFIXES = {
     "databricks": ("DATABRICKS_",),
 }
 REGISTRY_NAMES = ("DAGSTER_IMAGE_REGISTRY", "DAGSTER_BRANCH_IMAGE_REGISTRY")
+WORKFLOWS = ("pull_request.yml", "deploy.yml")
+# The jobs that read a secret, and what for (see secret_kind); `registry` on Hybrid only. No other
+# job reads one.
+JOB_SECRET_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("pull_request.yml", "checks"): (),
+    ("pull_request.yml", "branch-deployment"): ("state", "warehouse", "branch token", "registry"),
+    ("pull_request.yml", "comment"): (),
+    # Invalidates pr_<number> and closes the branch deployment: it pushes no image.
+    ("pull_request.yml", "close"): ("state", "warehouse", "branch token"),
+    ("deploy.yml", "plan"): ("state", "warehouse"),
+    ("deploy.yml", "apply"): ("state", "warehouse"),
+    ("deploy.yml", "deploy"): ("state", "warehouse", "deploy token", "registry"),
+    ("deploy.yml", "materialize"): ("deploy token",),
+}
+SECRET_HOLDERS = [job for job, kinds in JOB_SECRET_KINDS.items() if kinds]
 
 
 @pytest.fixture(scope="module")
@@ -74,29 +90,99 @@ def environment_of(job: dict[str, Any]) -> str | None:
 
 
 def jobs(project: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for name in ("pull_request.yml", "deploy.yml"):
+    for name in WORKFLOWS:
         for job_name, job in workflow(project, name)["jobs"].items():
             yield name, job_name, job
+
+
+def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
+    """Every job that reads a secret outside the GitHub Environments its workflow may use."""
+    violations = []
+    for workflow_name, data in workflows.items():
+        allowed = (
+            PULL_REQUEST_ENVIRONMENTS if workflow_name == "pull_request.yml" else MAIN_ENVIRONMENTS
+        )
+        for job_name, job in data["jobs"].items():
+            if secrets_of(job) and environment_of(job) not in allowed:
+                violations.append(
+                    f"{workflow_name} job {job_name} reads {sorted(secrets_of(job))} "
+                    f"in environment {environment_of(job)!r}, not one of {sorted(allowed)}"
+                )
+    return violations
+
+
+def workflows_of(project: Path) -> dict[str, dict[str, Any]]:
+    return {name: workflow(project, name) for name in WORKFLOWS}
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_every_job_with_a_secret_runs_in_an_environment(
     combination: Combination, rendered: Callable
 ) -> None:
-    project = rendered(combination)
-    holders = 0
-    for workflow_name, job_name, job in jobs(project):
-        if not secrets_of(job):
-            continue
-        holders += 1
-        allowed = (
-            PULL_REQUEST_ENVIRONMENTS if workflow_name == "pull_request.yml" else MAIN_ENVIRONMENTS
-        )
-        assert environment_of(job) in allowed, (
-            f"{workflow_name} job {job_name} reads {sorted(secrets_of(job))} "
-            f"in environment {environment_of(job)!r}, not one of {sorted(allowed)}"
-        )
-    assert holders >= 5  # branch-deployment, close, plan, apply, deploy (+ materialize)
+    workflows = workflows_of(rendered(combination))
+    assert environment_violations(workflows) == []
+    holders = {(name, job) for name, data in workflows.items() for job in data["jobs"]}
+    holders = {(name, job) for name, job in holders if secrets_of(workflows[name]["jobs"][job])}
+    assert holders == set(SECRET_HOLDERS)
+
+
+@pytest.mark.parametrize(("workflow_name", "job_name"), SECRET_HOLDERS)
+def test_the_environment_policy_catches_a_job_without_one(
+    default_project: Path, workflow_name: str, job_name: str
+) -> None:
+    """The check above fails when a secret-holding job loses its environment, or a pull request
+    job asks for production's."""
+    workflows = workflows_of(default_project)
+    job = workflows[workflow_name]["jobs"][job_name]
+    del job["environment"]
+    [violation] = environment_violations(workflows)
+    assert f"{workflow_name} job {job_name} reads" in violation
+    job["environment"] = "production" if workflow_name == "pull_request.yml" else "preview"
+    [violation] = environment_violations(workflows)
+    assert f"in environment {job['environment']!r}" in violation
+
+
+def secret_kind(name: str, warehouse: str) -> str:
+    """What a secret is for: state, warehouse, deploy token, branch token or registry (or its name,
+    for a secret none of these)."""
+    if name.startswith("SQLMESH_STATE_"):
+        return "state"
+    if name.startswith(WAREHOUSE_SECRET_PREFIXES[warehouse]):
+        return "warehouse"
+    return {
+        "DAGSTER_CLOUD_API_TOKEN": "deploy token",
+        "DAGSTER_CLOUD_BRANCH_DEPLOYMENT_TOKEN": "branch token",
+        "DAGSTER_IMAGE_REGISTRY_USERNAME": "registry",
+        "DAGSTER_IMAGE_REGISTRY_PASSWORD": "registry",
+    }.get(name, name)
+
+
+@pytest.mark.parametrize("combination", VARIANTS)
+def test_each_job_maps_only_the_secrets_it_needs(
+    combination: Combination, rendered: Callable
+) -> None:
+    """No job gets a secret for a step it does not run: the close job no registry credentials, the
+    materialize job no database credentials, the checks and the comment none at all."""
+    workflows = workflows_of(rendered(combination))
+    sqlmesh_secrets = []
+    for workflow_name, data in workflows.items():
+        for job_name, job in data["jobs"].items():
+            expected = set(JOB_SECRET_KINDS[workflow_name, job_name])
+            if combination.dagster_plus_deployment == "serverless":
+                expected.discard("registry")
+            kinds = {secret_kind(name, combination.warehouse) for name in secrets_of(job)}
+            assert kinds == expected, f"{workflow_name} job {job_name}"
+            if "state" in kinds:
+                sqlmesh_secrets.append(
+                    {
+                        name
+                        for name in secrets_of(job)
+                        if secret_kind(name, combination.warehouse) in {"state", "warehouse"}
+                    }
+                )
+    # Every job that runs SQLMesh on the warehouse gets the same, whole set of its credentials.
+    assert len(sqlmesh_secrets) == 5
+    assert all(names == sqlmesh_secrets[0] for names in sqlmesh_secrets), sqlmesh_secrets
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
@@ -121,7 +207,7 @@ def test_only_the_chosen_warehouse_secrets_are_named(
     combination: Combination, rendered: Callable
 ) -> None:
     project = rendered(combination)
-    for name in ("pull_request.yml", "deploy.yml"):
+    for name in WORKFLOWS:
         text = (project / ".github" / "workflows" / name).read_text()
         named = set(SECRET_RE.findall(text)) | set(VARIABLE_RE.findall(text))
         for warehouse in choices("warehouse"):
@@ -181,21 +267,71 @@ def test_the_image_is_pinned_and_runs_as_a_user(
     assert users and users[-1].split(":")[0] not in {"root", "0"}, users
 
 
+# Files that must never reach the image, at the top and nested ({package}: the package's folder).
+LEFT_OUT_OF_THE_IMAGE = (
+    ".env",
+    ".env.local",
+    ".envrc",
+    "src/.env",
+    "src/{package}/.env.production",
+    "src/{package}/sqlmesh_project/.env",
+    ".cache/sqlmesh/model.json",
+    "src/{package}/sqlmesh_project/.cache/optimized_query/model",
+    "src/{package}/defs/.cache/x",
+    "local.duckdb",
+    "src/{package}/sqlmesh_project/db.duckdb",
+    "src/{package}/sqlmesh_project/db.duckdb.wal",
+    "src/{package}/sqlmesh_project/data/ci.duckdb",
+    ".venv/bin/python",
+    "src/{package}/__pycache__/definitions.cpython-312.pyc",
+)
+# What the Dockerfile copies besides src/ (all of which must stay; the defs state is made in CI).
+KEPT_IN_THE_IMAGE = (
+    "pyproject.toml",
+    "uv.lock",
+    "README.md",
+    "src/{package}/defs/.local_defs_state/SQLMeshProjectComponent__sqlmesh_project__/state",
+)
+
+
+def test_the_dockerignore_matcher_follows_docker() -> None:
+    """The examples of Docker's .dockerignore reference, so the policy below can fail."""
+
+    def ignored(path: str, *patterns: str) -> bool:
+        return dockerignore.is_ignored(path, dockerignore.read_patterns("\n".join(patterns)))
+
+    assert ignored("somedir/temporary.txt", "*/temp*") and ignored("somedir/temp", "*/temp*")
+    assert not ignored("temp", "*/temp*") and not ignored("a/b/temp", "*/temp*")
+    assert ignored("somedir/subdir/temporary.txt", "*/*/temp*")
+    assert ignored("tempa", "temp?") and not ignored("tempab", "temp?")
+    assert ignored("main.go", "**/*.go") and ignored("a/b/main.go", "**/*.go")
+    # A pattern without `**` is anchored at the top of the context; a folder takes its contents.
+    assert ignored(".env", ".env") and not ignored("src/.env", ".env")
+    assert ignored(".cache/x/y", ".cache") and not ignored("src/.cache/x", ".cache")
+    assert ignored("src/.cache/x", "**/.cache") and ignored(".cache", "**/.cache")
+    # `!` re-includes; the last matching pattern wins.
+    markdown = ("*.md", "!README*.md", "README-secret.md")
+    assert not ignored("README.md", *markdown) and ignored("README-secret.md", *markdown)
+    assert ignored("CHANGES.md", *markdown)
+    assert not ignored("x", "# x") and ignored("x", "/x") and ignored("a/b", "a/./b")
+
+
 @pytest.mark.parametrize("combination", HYBRID_VARIANTS)
 def test_dockerignore_covers_nested_secrets_caches_and_databases(
     combination: Combination, rendered: Callable
 ) -> None:
+    """By Docker's matching rules (tests/dockerignore.py): dotenv files, caches and DuckDB files
+    stay out of the image at any depth, and everything the Dockerfile copies goes in."""
     project = rendered(combination)
-    patterns = {
-        line.strip()
-        for line in (project / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    for required in ("**/.env", "**/.env.*", "**/.cache", "**/*.duckdb", "**/*.duckdb.wal"):
-        assert required in patterns, f".dockerignore lacks {required}"
-    assert not any(
-        "local_defs_state" in pattern or "defs" in pattern.split("/") for pattern in patterns
-    ), "the SQLMesh component's defs state must ship"
+    patterns = dockerignore.read_patterns((project / ".dockerignore").read_text())
+    [package] = [path.name for path in (project / "src").iterdir() if path.is_dir()]
+    shipped = [path.as_posix() for path in files_of(project) if path.parts[0] == "src"]
+    assert any(path.endswith("/definitions.py") for path in shipped), shipped
+    for path in LEFT_OUT_OF_THE_IMAGE:
+        path = path.format(package=package)
+        assert dockerignore.is_ignored(path, patterns), f"{path} reaches the image"
+    for path in (*shipped, *(path.format(package=package) for path in KEPT_IN_THE_IMAGE)):
+        assert not dockerignore.is_ignored(path, patterns), f".dockerignore leaves out {path}"
 
 
 def sqlmesh_config(project: Path, environment: dict[str, str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ scripts. zizmor runs `--offline`, so no test calls GitHub.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -95,23 +96,87 @@ def test_actionlint_runs_shellcheck_on_run_steps(tmp_path: Path) -> None:
     assert result.returncode != 0 and "SC2086" in result.stdout, result.stdout + result.stderr
 
 
-def test_zizmor(variant: Path) -> None:
-    result = run(
+def zizmor(project: Path, output_format: str) -> subprocess.CompletedProcess[str]:
+    """zizmor on the project's workflows, with every audit (persona `auditor`), offline."""
+    return run(
         [
             tool("zizmor"),
             "--offline",
             # auditor: every audit, including secrets-outside-env (a secret read by a job without an
-            # environment).
+            # environment), which the default persona leaves out.
             "--persona",
             "auditor",
             "--no-progress",
             "--format",
-            "plain",
+            output_format,
             ".github/workflows",
         ],
-        cwd=variant,
+        cwd=project,
     )
+
+
+def test_zizmor(variant: Path) -> None:
+    result = zizmor(variant, "plain")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "anchor" not in result.stderr, result.stderr  # zizmor cannot see through YAML anchors
+
+
+def test_workflows_have_no_yaml_anchors(variant: Path) -> None:
+    """Every job spells out its own `env:`: zizmor audits an aliased block once, where the anchor
+    is, so a job that reused another's secrets by alias went unaudited."""
+    for name in WORKFLOWS:
+        events = yaml.parse((variant / ".github" / "workflows" / name).read_text())
+        anchors = [
+            event
+            for event in events
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None)
+        ]
+        assert anchors == [], f"{name}: {anchors}"
+
+
+def without_environment(text: str, job: str) -> str:
+    """A workflow's text with the `environment:` line of one job removed."""
+    start = text.index(f"\n  {job}:\n")
+    following = re.search(r"\n  [\w-]+:\n", text[start + 1 :])
+    end = start + 1 + following.start() if following else len(text)
+    block, count = re.subn(r"\n    environment: [\w-]+\n", "\n", text[start:end])
+    assert count == 1, f"job {job} has no `environment:` line"
+    return text[:start] + block + text[end:]
+
+
+def test_zizmor_flags_each_secret_job_without_its_environment(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """The audit has teeth: any job that reads secrets, once its `environment:` line is gone, is a
+    secrets-outside-env finding for that job (test_least_privilege.py checks the same by policy)."""
+    shutil.copytree(default_project / ".github", tmp_path / ".github")
+    folder = tmp_path / ".github" / "workflows"
+    workflows = {name: load_workflow(folder / name) for name in WORKFLOWS}
+    holders = [
+        (name, job_name)
+        for name, workflow in workflows.items()
+        for job_name, job in jobs_of(workflow)
+        if "secrets." in yaml.safe_dump(job)
+    ]
+    assert {("deploy.yml", "apply"), ("pull_request.yml", "close")} < set(holders), holders
+    for workflow_name, job_name in holders:
+        path = folder / workflow_name
+        original = path.read_text()
+        path.write_text(without_environment(original, job_name))
+        result = zizmor(tmp_path, "json-v1")
+        path.write_text(original)
+        assert result.returncode != 0, result.stdout + result.stderr
+        flagged = {
+            (
+                finding["ident"],
+                Path(location["symbolic"]["key"]["Local"]["verbatim_path"]).name,
+                location["symbolic"]["route"]["route"][1]["Key"],
+            )
+            for finding in json.loads(result.stdout)
+            for location in finding["locations"]
+            if location["symbolic"]["route"]["route"][:1] == [{"Key": "jobs"}]
+        }
+        assert flagged == {("secrets-outside-env", workflow_name, job_name)}, flagged
 
 
 def test_shellcheck_ci_scripts(variant: Path) -> None:
