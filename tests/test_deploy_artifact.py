@@ -12,7 +12,6 @@ Run alone with `pytest tests/test_deploy_artifact.py`.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import shlex
@@ -23,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import dockerignore
 import pytest
 from projects import Project, copy_project, project_env
 from rendering import DEFAULT, Combination
@@ -243,26 +243,12 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 
 def build_context(project: Path, target: Path) -> Path:
-    """The project folder as Docker sends it: without what .dockerignore excludes."""
-    patterns = [
-        line.strip()
-        for line in (project / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-
-    def ignored(relative: str) -> bool:
-        return any(
-            fnmatch.fnmatch(relative, p)
-            or fnmatch.fnmatch(relative, p.removeprefix("**/"))
-            or relative.split("/")[0] == p
-            for p in patterns
-        )
-
+    """The project folder as Docker sends it: without what .dockerignore leaves out, by Docker's
+    matching rules (tests/dockerignore.py)."""
+    patterns = dockerignore.read_patterns((project / ".dockerignore").read_text())
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project).as_posix()
-        if path.is_file() and not any(
-            ignored("/".join(relative.split("/")[: i + 1])) for i in range(relative.count("/") + 1)
-        ):
+        if path.is_file() and not dockerignore.is_ignored(relative, patterns):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target / relative)
     return target

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,15 @@ import jinja2
 import pytest
 import yaml
 from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices, files_of
+from workflow_files import (
+    SECRET_RE,
+    VARIABLE_RE,
+    WORKFLOWS,
+    environment_of,
+    jobs,
+    secrets_of,
+    workflows_of,
+)
 
 # The workflows and the SQLMesh config do not depend on the Python version; the Dockerfile does.
 VARIANTS = [
@@ -38,8 +47,6 @@ HYBRID_VARIANTS = [
     for c in SUPPORTED_COMBINATIONS
     if c.dagster_plus_deployment == "hybrid"
 ]
-SECRET_RE = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
-VARIABLE_RE = re.compile(r"\$\{\{\s*vars\.(\w+)\s*\}\}")
 PULL_REQUEST_ENVIRONMENTS = {"preview"}
 # Both limited to `main` (docs/deployment.md); `production` also has required reviewers.
 MAIN_ENVIRONMENTS = {"production", "production-ci"}
@@ -51,7 +58,6 @@ WAREHOUSE_SECRET_PREFIXES = {
     "databricks": ("DATABRICKS_",),
 }
 REGISTRY_NAMES = ("DAGSTER_IMAGE_REGISTRY", "DAGSTER_BRANCH_IMAGE_REGISTRY")
-WORKFLOWS = ("pull_request.yml", "deploy.yml")
 # The jobs that read a secret, and what for (see secret_kind); `registry` on Hybrid only. No other
 # job reads one.
 JOB_SECRET_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -73,28 +79,6 @@ def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combina
     return render_project
 
 
-def workflow(project: Path, name: str) -> dict[str, Any]:
-    data = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
-    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the `on:` key as True
-    return data
-
-
-def secrets_of(job: dict[str, Any]) -> set[str]:
-    """The secrets a job reads anywhere (job env, step env, `with:`, `run:`), but GITHUB_TOKEN."""
-    return set(SECRET_RE.findall(yaml.safe_dump(job))) - {"GITHUB_TOKEN"}
-
-
-def environment_of(job: dict[str, Any]) -> str | None:
-    environment = job.get("environment")
-    return environment.get("name") if isinstance(environment, dict) else environment
-
-
-def jobs(project: Path) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    for name in WORKFLOWS:
-        for job_name, job in workflow(project, name)["jobs"].items():
-            yield name, job_name, job
-
-
 def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
     """Every job that reads a secret outside the GitHub Environments its workflow may use."""
     violations = []
@@ -109,10 +93,6 @@ def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
                     f"in environment {environment_of(job)!r}, not one of {sorted(allowed)}"
                 )
     return violations
-
-
-def workflows_of(project: Path) -> dict[str, dict[str, Any]]:
-    return {name: workflow(project, name) for name in WORKFLOWS}
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
@@ -192,13 +172,13 @@ def test_pull_request_jobs_never_use_production(
     project = rendered(combination)
     text = (project / ".github" / "workflows" / "pull_request.yml").read_text()
     assert "production" not in {
-        environment_of(job) for _, job in workflow(project, "pull_request.yml")["jobs"].items()
+        environment_of(job) for _, job in workflows_of(project)["pull_request.yml"]["jobs"].items()
     }
     assert not re.search(r"^\s*environment:.*production", text, re.MULTILINE)
     # The branch deployment's own Dagster+ token, never the production deploy token.
     assert "secrets.DAGSTER_CLOUD_API_TOKEN " not in text
     assert "secrets.DAGSTER_CLOUD_BRANCH_DEPLOYMENT_TOKEN" in text
-    deploy = workflow(project, "deploy.yml")["jobs"]
+    deploy = workflows_of(project)["deploy.yml"]["jobs"]
     assert environment_of(deploy["apply"]) == "production"
 
 

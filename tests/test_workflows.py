@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from rendering import DEFAULT, PROJECT_TEMPLATE_DIR, SUPPORTED_COMBINATIONS, Combination
+from workflow_files import WORKFLOWS, load_workflow
 
 # The workflows are the same whatever the Python version: one variant per warehouse and
 # deployment.
@@ -28,7 +29,6 @@ VARIANTS = sorted(
     {c for c in SUPPORTED_COMBINATIONS if c.python_version == DEFAULT.python_version},
     key=lambda c: c.id,
 )
-WORKFLOWS = ("pull_request.yml", "deploy.yml")
 USES_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<target>\S+?)(?:\s+#\s*(?P<comment>.*))?\s*$")
 PINNED_RE = re.compile(r"^[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}$")
 SCRIPT_RE = re.compile(r"bash (scripts/ci/[\w.-]+\.sh)")
@@ -50,14 +50,6 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     for name in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_GITHUB_TOKEN"):
         env.pop(name, None)  # zizmor --offline never needs one; keep the tests hermetic
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
-
-def load_workflow(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
-    # YAML 1.1 reads the `on:` key as True.
-    if True in data:
-        data["on"] = data.pop(True)
-    return data
 
 
 def jobs_of(workflow: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
