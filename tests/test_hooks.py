@@ -229,6 +229,26 @@ def test_created_parents_never_leave_the_output_folder(tmp_path: Path) -> None:
     assert pre_gen.created_parents(output, "./x") == []
 
 
+def test_main_hands_the_clean_up_only_folders_inside_the_output_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A rejected slug that climbs out of the output folder starts no clean-up at all; one that
+    climbs out after a folder of its own gets that folder only (the helper removes what it is
+    given, if empty)."""
+    started: list[list[str]] = []
+    monkeypatch.setattr(pre_gen.subprocess, "Popen", lambda command, **_: started.append(command))
+    output = tmp_path / "output"
+    output.mkdir()
+    (tmp_path / "outside").mkdir()
+    context = {**_default_context(), "_output_dir": str(output)}
+    assert pre_gen.main({**context, "project_slug": "../outside/x"}) == 1
+    assert started == []
+    assert pre_gen.main({**context, "project_slug": "a/../../outside/x"}) == 1
+    [command] = started
+    assert command[-1:] == [str(output / "a")]
+    assert capsys.readouterr().err.count("ERROR: project_slug") == 2
+
+
 def test_remove_hybrid_files_removes_the_docker_files(tmp_path: Path) -> None:
     for name in ("Dockerfile", ".dockerignore", "README.md"):
         (tmp_path / name).write_text("x")

@@ -212,11 +212,20 @@ def test_only_the_chosen_warehouse_secrets_are_named(
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_setup_uv_is_pinned_to_a_version(combination: Combination, rendered: Callable) -> None:
     project = rendered(combination)
-    for _, job_name, job in jobs(project):
-        for step in job["steps"]:
-            if str(step.get("uses", "")).startswith("astral-sh/setup-uv@"):
-                version = (step.get("with") or {}).get("version", "")
-                assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{job_name}: setup-uv {version!r}"
+    versions = setup_uv_versions(project)
+    assert versions, "no setup-uv step"
+    for job_name, version in versions.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{job_name}: setup-uv {version!r}"
+
+
+def setup_uv_versions(project: Path) -> dict[str, str]:
+    """The `version:` of each job's setup-uv step, by job."""
+    return {
+        job_name: str((step.get("with") or {}).get("version", ""))
+        for _, job_name, job in jobs(project)
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("astral-sh/setup-uv@")
+    }
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
@@ -242,7 +251,10 @@ def test_the_image_is_pinned_and_runs_as_a_user(
         rf"python:{re.escape(combination.python_version)}-slim@sha256:[0-9a-f]{{64}}", base
     ), base
     uv = [value for keyword, value in instructions if keyword == "RUN" and "install" in value]
-    assert any(re.search(r"\buv==\d+\.\d+\.\d+\b", value) for value in uv), uv
+    [pinned] = {match for value in uv for match in re.findall(r"\buv==(\d+\.\d+\.\d+)\b", value)}
+    # The same uv builds the image as the workflows install (the image resolves nothing itself,
+    # but a lock written by a newer uv may not be readable by an older one).
+    assert set(setup_uv_versions(project).values()) == {pinned}
     users = [value for keyword, value in instructions if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}, users
 
