@@ -134,6 +134,11 @@ def test_repository_and_dagster_plus_settings(combination: Combination, rendered
         "Do not set `SQLMESH_ENVIRONMENT` for branch deployments",
     ):
         assert setting in setup, f"the one-time setup does not say: {setting}"
+    if combination.dagster_plus_deployment == "hybrid":
+        # Branch images go to their own repository; neither repository lets a tag be moved.
+        image = " ".join(section(text, "The Hybrid image").split())
+        assert "pushes to `DAGSTER_BRANCH_IMAGE_REGISTRY` instead" in image
+        assert "Turn on **tag immutability** on both repositories" in image
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
