@@ -1,10 +1,12 @@
-"""Run in a rendered project (`python kitchen_sink_probe.py <package>`): SQLMesh state and the
-last Dagster run's events, as JSON.
+"""Run in a rendered project (`python kitchen_sink_probe.py <package> [--graph]`): SQLMesh state
+and the last Dagster run's events, as JSON.
 
 For every node of the prod environment (models, external models, standalone audits): its kind,
 the intervals SQLMesh state holds, its interval unit and the audits SQLMesh runs for it. With
-DAGSTER_HOME set, also the latest run's materializations (with their partition and metadata)
-and check evaluations, read from the Dagster instance.
+DAGSTER_HOME set, also the latest run's materializations (with their partition and metadata),
+observations and check evaluations, read from the Dagster instance. With `--graph`, also every
+asset of the code location's definitions (loaded as `dg` loads them, from the prepared state):
+whether Dagster can execute it, and the SQLMesh kind its metadata names.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def dagster_run() -> dict[str, Any] | None:
         return None
     run = runs[0]
     materializations = []
+    observations = []
     checks = []
     for record in instance.all_logs(run.run_id):
         event = record.dagster_event
@@ -75,6 +78,9 @@ def dagster_run() -> dict[str, Any] | None:
                     },
                 }
             )
+        elif event.event_type == DagsterEventType.ASSET_OBSERVATION:
+            observation = event.asset_observation_data.asset_observation
+            observations.append(observation.asset_key.to_user_string())
         elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             checks.append(
@@ -87,16 +93,33 @@ def dagster_run() -> dict[str, Any] | None:
     return {
         "status": run.status.value,
         "materializations": materializations,
+        "observations": observations,
         "checks": checks,
     }
 
 
-def main(package: str) -> None:
+def asset_graph(package: str) -> dict[str, Any]:
+    definitions = importlib.import_module(f"{package}.definitions").defs()
+    graph = definitions.resolve_asset_graph()
+    assets = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        kind = node.metadata.get("sqlmesh/kind")
+        assets[key.to_user_string()] = {
+            "executable": node.is_executable,
+            "kind": getattr(kind, "value", kind),
+        }
+    return assets
+
+
+def main(package: str, *options: str) -> None:
     found: dict[str, Any] = {"nodes": sqlmesh_state(package)}
     if os.environ.get("DAGSTER_HOME"):
         found["run"] = dagster_run()
+    if "--graph" in options:
+        found["assets"] = asset_graph(package)
     print(json.dumps(found))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

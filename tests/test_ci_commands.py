@@ -13,12 +13,12 @@ The scenario is a new project's first pull request, then its merge:
 2. push to main: `plan` -> `apply` -> `deploy` -> `materialize` in the same production checkout.
 Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
 
-Every step that does not need Dagster+ runs (in a git repository, as Actions' checkout gives one),
-except what the generated README's commands already run once per test run on the same files
-(tests/test_readme_commands.py): the pre-commit step is its `uv run pre-commit run --all-files`
-on a git copy of the same project, and the tox step's `lint` environment its `uv run tox -e
-lint,sqlmesh`. The tox step builds its `py` environment from the lock and runs the generated tests
-not marked slow in it; the slow ones run as the README's `uv run pytest`.
+Every step that does not need Dagster+ runs (in a git repository, as Actions' checkout gives one).
+The tox step builds its `py` and `lint` environments from the lock and runs them, with the
+generated tests not marked slow (the slow ones run as the README's `uv run pytest`). The pre-commit
+step is the generated README's `uv run pre-commit run --all-files` on the same files: it is left
+out only when a passed test of this run already ran that command (tests/test_readme_commands.py,
+on a git copy of the same project), and runs here otherwise, so it always runs once.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import readme
 import yaml
 from projects import Project, copy_project
 
@@ -40,14 +41,13 @@ pytestmark = pytest.mark.slow
 PR_NUMBER = "7"
 PR_ENVIRONMENT = f"pr_{PR_NUMBER}"
 
-# (pattern of a `run:` command, what to do): "run", "skip: <why>", or "local: <command>".
+# (pattern of a `run:` command, what to do): "run", "skip: <why>", "local: <command>", or
+# "unless run: <README command>" (run as it is, unless a passed test of this run ran that command).
 STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/setup\.sh", "run"),
-    # Run once per test run as the generated README's commands (test_readme_commands.py): the
-    # hooks as its `uv run pre-commit run --all-files`, the `lint` environment (ruff, mypy) as its
-    # `uv run tox -e lint,sqlmesh`, the slow generated tests as its `uv run pytest`.
-    (r"uv run --frozen pre-commit run\b.*", "skip: the README's pre-commit run, on a git copy"),
-    (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py -- -m 'not slow'"),
+    (r"uv run --frozen pre-commit run\b.*", "unless run: uv run pre-commit run --all-files"),
+    # The slow generated tests run as the generated README's `uv run pytest`.
+    (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py,lint -- -m 'not slow'"),
     (r"bash scripts/ci/check-sqlmesh\.sh", "run"),
     (r"bash scripts/ci/check-definitions\.sh", "run"),
     (r"bash scripts/ci/plan-apply\.sh( prod)?", "run"),
@@ -122,6 +122,12 @@ class Runner:
             if "run" not in step:
                 continue
             action = classify(step["run"])
+            if action.startswith("unless run: "):
+                covering = action.removeprefix("unless run: ")
+                if readme.was_run(covering):
+                    self.log.append(f"{name}: skipped `{step['run']}` (`{covering}` passed)")
+                    continue
+                action = "run"
             if action.startswith("skip"):
                 self.log.append(f"{name}: skipped `{step['run']}` ({action})")
                 continue
@@ -228,3 +234,10 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
         assert count > 0, f"{table} is empty after the materialize step"
 
     print("\n".join(runner.log))
+
+
+def test_steps_left_to_the_readme_name_its_commands(checkouts: tuple[Project, Project]) -> None:
+    """A step left out because a README command ran must name a command the README has."""
+    commands = checkouts[1].readme_commands()
+    covering = [a.removeprefix("unless run: ") for _, a in STEPS if a.startswith("unless run: ")]
+    assert covering and all(command in commands for command in covering), covering

@@ -2,10 +2,10 @@
 
 `tests/projects/kitchen_sink/` replaces the sample in a copy of the installed project: Python
 models (one importing a helper module of the project), a model in another dialect, blueprints,
-a signal, SCD type 2 by time and by column, a custom materialization, VIEW, SEED, EMBEDDED and
-disabled models, `batch_size`, relative starts, hourly and monthly intervals, INCREMENTAL_BY_* and
-INCREMENTAL_UNMANAGED kinds, FULL, a standalone audit, audits on an external model, Python and SQL
-macros, a Jinja query, and a `config.py` config.
+a signal that holds back every odd hour, SCD type 2 by time and by column, a custom
+materialization, VIEW, SEED, EMBEDDED and disabled models, `batch_size`, relative starts, hourly
+and monthly intervals, INCREMENTAL_BY_* and INCREMENTAL_UNMANAGED kinds, FULL, a standalone audit,
+audits on an external model, Python and SQL macros, a Jinja query, and a `config.py` config.
 
 Outcomes are read where they live: intervals in SQLMesh state before and after, and the events of
 the Dagster run in the Dagster instance (`DAGSTER_HOME`), never only the command's output.
@@ -38,6 +38,7 @@ defs = dg.Definitions(jobs=[dg.define_asset_job("sqlmesh_checks_only", selection
 EMBEDDED = "staging/customer_tiers"
 DISABLED = "staging/disabled_model"
 STANDALONE_CHECK = ("marts/customer_summary", "every_customer_scored")
+HOUR_KEY = "%Y-%m-%d-%H:%M"  # an hourly partition's key
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +64,20 @@ def kitchen_sink(installed_sources: Project, tmp_path_factory: pytest.TempPathFa
     return project
 
 
-def probe(project: Project) -> dict[str, Any]:
+def probe(project: Project, *options: str) -> dict[str, Any]:
     result = project.run(
-        ["uv", "run", "--no-sync", "python", str(PROBE), project.package_name],
+        ["uv", "run", "--no-sync", "python", str(PROBE), project.package_name, *options],
         env={"DAGSTER_HOME": str(project.path / "dagster_home_test")},
     )
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def launch(project: Project, arguments: str) -> dict[str, Any]:
+def launch(project: Project, arguments: str, *options: str) -> dict[str, Any]:
     project.run(
         f"uv run dg launch {arguments}",  # the code location's in-process executor
         env={"DAGSTER_HOME": str(project.path / "dagster_home_test")},
     )
-    return probe(project)
+    return probe(project, *options)
 
 
 def asset_key(node: str) -> str:
@@ -101,10 +102,22 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
 
     # Everything, without a partition range: what SQLMesh has due, reported per partition for the
     # partitioned models (`dg launch --assets '*'` refuses partitioned assets without one).
-    found = launch(project, "--job __ASSET_JOB")
+    found = launch(project, "--job __ASSET_JOB", "--graph")
 
     run, after = found["run"], found["nodes"]
     assert run["status"] == "SUCCESS"
+    # Every node of the environment but the standalone audit is an asset, executable unless it
+    # has no table SQLMesh fills (EMBEDDED, shown for its lineage; external); disabled models
+    # are not in the environment, so not in Dagster either.
+    assets = found["assets"]
+    assert set(assets) == {
+        asset_key(name) for name, node in after.items() if node["kind"] != "AUDIT"
+    }
+    for name, node in after.items():
+        if node["kind"] != "AUDIT":
+            executable = node["kind"] not in ("EMBEDDED", "EXTERNAL")
+            assert assets[asset_key(name)]["executable"] == executable, name
+    assert assets[EMBEDDED]["kind"] == "EMBEDDED" and DISABLED not in assets
     added = changed(before, after)
     models = {name for name in added if after[name]["kind"] not in ("EXTERNAL", "AUDIT")}
     materialized = {event["asset"]: event["metadata"] for event in run["materializations"]}
@@ -123,6 +136,7 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
         else:
             assert found_partitions == [None], name
     assert EMBEDDED not in materialized and DISABLED not in materialized
+    assert EMBEDDED not in run["observations"] and DISABLED not in run["observations"]
     assert {after[name]["kind"] for name in added} >= {
         "SEED", "VIEW", "FULL", "CUSTOM", "INCREMENTAL_BY_TIME_RANGE",
         "INCREMENTAL_BY_UNIQUE_KEY", "INCREMENTAL_BY_PARTITION", "INCREMENTAL_UNMANAGED",
@@ -143,7 +157,15 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
         assert "sqlmesh/rows_processed" not in metadata, name
     days = materialized["staging/days"]
     assert (days["sqlmesh/interval_count"], days["sqlmesh/batch_count"]) == (7, 1)
-    assert materialized["staging/hours"]["sqlmesh/interval_count"] >= 24
+    # The signal holds back every odd hour: SQLMesh fills the even ones only, and Dagster reports
+    # exactly those.
+    hours = [datetime.strptime(key, HOUR_KEY) for key in partitions["staging/hours"]]
+    assert len(hours) >= 10 and all(hour.hour % 2 == 0 for hour in hours), hours
+    filled_hours = after[next(name for name in after if name.endswith('"hours"'))]["intervals"]
+    assert all(end - start == 3_600_000 for start, end in filled_hours), filled_hours
+    assert {datetime.fromtimestamp(start / 1000, tz=UTC).hour % 2 for start, _ in filled_hours} == {
+        0
+    }
     # Every audit SQLMesh ran has exactly one check result: model audits, the external model's
     # audits (on the external asset) and the standalone audit.
     ran = Counter(
@@ -162,6 +184,45 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
         f"uv run sqlmesh -p src/{project.package_name}/sqlmesh_project run prod --end '{started}'"
     )
     assert probe(project)["nodes"] == after, result.stdout
+
+
+def test_a_run_with_little_due_reports_what_sqlmesh_did_and_never_the_tableless_models(
+    kitchen_sink: Project,
+) -> None:
+    """Again, right after: mostly nothing is due (a cron that came round since has work).
+
+    Models with nothing due are observed up to date; an EMBEDDED model, which has no intervals
+    to be due, is neither that nor materialized, and a disabled one is nowhere.
+    """
+    project = kitchen_sink
+    before = probe(project)["nodes"]
+    assert any(node["intervals"] for node in before.values()), "runs after the first test"
+
+    found = launch(project, "--job __ASSET_JOB")
+
+    run, after = found["run"], found["nodes"]
+    assert run["status"] == "SUCCESS"
+    added = changed(before, after)
+    materialized = {event["asset"] for event in run["materializations"]}
+    assert materialized == {
+        asset_key(name) for name in added if after[name]["kind"] not in ("EXTERNAL", "AUDIT")
+    }
+    tables = {
+        asset_key(name)
+        for name, node in after.items()
+        if node["kind"] not in ("EMBEDDED", "EXTERNAL", "AUDIT")
+    }
+    observed = set(run["observations"])
+    assert observed, "a model with nothing due is observed up to date"
+    assert observed <= tables and not observed & materialized, observed
+    assert EMBEDDED not in materialized | observed and DISABLED not in materialized | observed
+    # The odd hours are still held back by the signal: neither filled nor reported.
+    hours = [
+        datetime.strptime(event["partition"], HOUR_KEY)
+        for event in run["materializations"]
+        if event["asset"] == "staging/hours"
+    ]
+    assert all(hour.hour % 2 == 0 for hour in hours), hours
 
 
 def test_checks_alone_audit_filled_intervals_and_materialize_nothing(

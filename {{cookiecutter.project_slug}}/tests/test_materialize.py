@@ -8,6 +8,8 @@ data), so each test sees exactly what the Dagster run made SQLMesh do.
 from __future__ import annotations
 
 import shutil
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -278,6 +280,34 @@ def test_external_source_is_an_unmaterializable_upstream(sample: SampleProject) 
         dg_key("raw/exchange_rates") in graph.get(dg_key("staging/stg_exchange_rates")).parent_keys
     )
     # A run of every asset never materializes it: test_full_run_... checks the exact set.
+
+
+def test_the_switch_stops_landing_the_sample_source(sample: SampleProject) -> None:
+    """With `land_sample_sources: false` (settings.yaml), SQLMesh never lands its stand-in: the
+    models read the table the ingestion job lands, and a run while that table is missing (the job
+    replacing it) does not create one."""
+    settings = sample.project.project_dir / "settings.yaml"
+    text = settings.read_text()
+    assert text.count("\n  land_sample_sources: true\n") == 1
+    settings.write_text(text.replace("land_sample_sources: true", "land_sample_sources: false"))
+    # The real source, landed by an ingestion job before the first plan.
+    sample.execute(
+        "CREATE SCHEMA raw; CREATE TABLE raw.exchange_rates AS SELECT 'chf' AS currency_code, "
+        "DATE '2024-01-01' AS rate_month, CAST(1.15 AS DECIMAL(12, 6)) AS usd_per_unit"
+    )
+    sample.plan()
+
+    result = sample.materialize(["staging/stg_exchange_rates"])
+    assert result.success, step_failure_message(result)
+    assert sample.query("SELECT * FROM staging.stg_exchange_rates") == [
+        ("CHF", date(2024, 1, 1), Decimal("1.150000"))
+    ]
+
+    sample.execute("DROP TABLE raw.exchange_rates")  # the job is replacing it
+    result = sample.materialize(["seeds/raw_orders"])
+    assert result.success, step_failure_message(result)
+    tables = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+    assert sample.query(tables) == [], "the run landed the stand-in with the switch off"
 
 
 def test_custom_translator_changes_keys_and_groups(applied_sample: SampleProject) -> None:

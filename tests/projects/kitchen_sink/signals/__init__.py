@@ -8,5 +8,9 @@ from sqlmesh.utils.date import DatetimeRanges
 
 @signal()
 def hours_landed(batch: DatetimeRanges, **_: t.Any) -> bool | DatetimeRanges:
-    """Every hour is ready (a real signal would look for the hour's files)."""
-    return batch
+    """The hours that start on an even hour (a real signal would look for the hour's files).
+
+    The odd hours are never ready: SQLMesh leaves them missing, and neither a Dagster run nor a
+    later `sqlmesh run` fills or reports them.
+    """
+    return [(start, end) for start, end in batch if start.hour % 2 == 0]

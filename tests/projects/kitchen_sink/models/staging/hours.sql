@@ -1,4 +1,4 @@
--- Hourly intervals over the last day, with a signal deciding which are ready.
+-- Hourly intervals over the last day; a signal holds back every odd hour (never ready).
 MODEL (
   name staging.hours,
   kind INCREMENTAL_BY_TIME_RANGE (time_column event_hour),
