@@ -14,13 +14,10 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import (
+    SQLMeshAssetProps,
     SQLMeshProject,
     SQLMeshTranslator,
     sqlmesh_definitions,
-)
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
-    SQLMeshExternalTable,
-    SQLMeshModel,
 )
 
 from .support import (
@@ -67,6 +64,8 @@ def test_full_run_materializes_every_model_and_fills_every_interval(
     assert checks, "audits must be reported as asset checks"
     assert all(evaluation.passed for evaluation in checks.values())
     assert ("marts/orders", "unique_values") in checks
+    # The external source's audit (external_models.yaml) ran in the same `sqlmesh run`.
+    assert checks[("raw/exchange_rates", "not_null")].passed
     materialization = result.asset_materializations_for_node("sqlmesh_models")[0]
     assert "sqlmesh/physical_table" in materialization.metadata
     assert "sqlmesh/intervals" in materialization.metadata
@@ -284,10 +283,10 @@ def test_custom_translator_changes_keys_and_groups(applied_sample: SampleProject
     sample = applied_sample
 
     class WarehouseTranslator(SQLMeshTranslator):
-        def get_asset_key(self, model: SQLMeshModel):  # type: ignore[no-untyped-def]
-            return super().get_asset_key(model).with_prefix("warehouse")
+        def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+            return super().get_asset_key(props).with_prefix("warehouse")
 
-        def get_group_name(self, model: SQLMeshModel) -> str:
+        def get_group_name(self, props: SQLMeshAssetProps) -> str:
             return "warehouse"
 
     result = sample.materialize(["warehouse/seeds/raw_orders"], translator=WarehouseTranslator())
@@ -308,11 +307,9 @@ class _Prefixed(SQLMeshTranslator):
         super().__init__()
         self.prefix = prefix
 
-    def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
-        return super().get_asset_key(model).with_prefix(self.prefix)
-
-    def get_external_asset_key(self, table: SQLMeshExternalTable) -> dg.AssetKey:
-        return super().get_external_asset_key(table).with_prefix(self.prefix)
+    def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+        """Models and external tables alike: one method for every asset's key."""
+        return super().get_asset_key(props).with_prefix(self.prefix)
 
 
 def test_two_projects_in_one_repository(applied_sample: SampleProject, tmp_path: Path) -> None:
