@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
 from .support import (
     SampleProject,
     check_results,
+    failure_models,
     materialized_keys,
     observed_keys,
     prepared_manifest,
@@ -155,10 +156,7 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
     message = step_failure_message(result)
     assert "marts.orders" in message and "Conversion" in message
     assert "marts.customers" in message and "marts.daily_revenue" in message  # skipped downstream
-    failure = next(event for event in result.all_events if event.is_step_failure)
-    named = failure.step_failure_data.user_failure_data.metadata  # the failure's metadata
-    assert named["sqlmesh/failed_models"].value == ["marts.orders"]
-    assert named["sqlmesh/skipped_models"].value == ["marts.customers", "marts.daily_revenue"]
+    assert failure_models(result) == (["marts.orders"], ["marts.customers", "marts.daily_revenue"])
     assert materialized_keys(result) == ALL_MODELS - {
         "marts/orders",
         "marts/daily_revenue",

@@ -73,10 +73,10 @@ IncludeMetadata = Literal["row_count", "column_lineage"]
 _LOADING: ContextVar[bool] = ContextVar("sqlmesh_component_loading", default=False)
 
 
-def _resolve_project(context: ResolutionContext, value: str) -> str:
+def _resolve_project(resolution_context: ResolutionContext, value: str) -> str:
     """The project folder: relative paths resolve against the folder holding the `defs.yaml`."""
-    text = context.resolve_value(value, as_type=str)
-    return str(context.resolve_source_relative_path(text))
+    text = resolution_context.resolve_value(value, as_type=str)
+    return str(resolution_context.resolve_source_relative_path(text))
 
 
 class SQLMeshScaffoldParams(BaseModel):
