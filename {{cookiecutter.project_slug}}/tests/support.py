@@ -169,6 +169,16 @@ def observed_keys(result: dg.ExecuteInProcessResult) -> set[str]:
     }
 
 
+def failure_models(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
+    """The failed and the skipped models the step's failure names in its metadata."""
+    failures = [event for event in result.all_events if event.is_step_failure]
+    assert failures, "expected the SQLMesh step to fail"
+    user_failure = failures[0].step_failure_data.user_failure_data
+    assert user_failure is not None, "the step failed with an error, not a dagster.Failure"
+    metadata = user_failure.metadata
+    return metadata["sqlmesh/failed_models"].value, metadata["sqlmesh/skipped_models"].value
+
+
 def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
     failures = [event for event in result.all_events if event.is_step_failure]
     assert failures, "expected the SQLMesh step to fail"

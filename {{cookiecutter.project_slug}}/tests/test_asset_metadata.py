@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import CronFreshnessPolicy, TimeWindowFreshnessPolicy
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshAssetProps, SQLMeshTranslator
 from {{ cookiecutter.package_name }}.sqlmesh_integration.freshness import (
     cron_freshness_policy,
     shifted_cron,
@@ -56,8 +56,10 @@ def specs_by_key(
 
 def test_column_lineage_names_upstream_assets_by_their_keys() -> None:
     class Prefixed(SQLMeshTranslator):
-        def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
-            return super().get_asset_key(model).with_prefix("warehouse")
+        def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+            if props.is_external:
+                return super().get_asset_key(props)
+            return super().get_asset_key(props).with_prefix("warehouse")
 
     lineage = specs_by_key(STAGING, ORDERS, translator=Prefixed())[
         "warehouse/marts/orders"
@@ -199,7 +201,9 @@ def code_link(
         monkeypatch.setenv(name, value)
     orders = model(file_path="models/marts/orders.sql")
     with_repository = Manifest(**{**vars(manifest(orders)), "repository": repository})
-    spec = SQLMeshTranslator().get_asset_spec(orders, with_repository, PROJECT_DIR)
+    spec = SQLMeshTranslator().get_asset_spec(
+        SQLMeshAssetProps(orders, with_repository, PROJECT_DIR)
+    )
     (reference,) = spec.metadata["dagster/code_references"].code_references
     return reference  # type: ignore[no-any-return]
 

@@ -133,6 +133,10 @@ def test_scaffolded_component_selects_translates_and_runs_its_own_step(
         assert "shop/customers" in keys and "shop/stg_customers" in keys
         assert "shop/daily_revenue" not in keys, keys
         assert {graph.get(key).group_name for key in graph.executable_asset_keys} == {"shop"}
+        # The translation applies to the external source too, and its checks follow its key.
+        rates = graph.get(dg.AssetKey(["shop", "exchange_rates"]))
+        assert not rates.is_materializable and rates.group_name == "shop"
+        assert {key.name for key in graph.asset_check_keys if key.asset_key == rates.key}
         assert definitions.resolve_sensor_def("shop_due_models")
         job = definitions.resolve_implicit_global_asset_job_def()
         with dg.instance_for_test() as instance:

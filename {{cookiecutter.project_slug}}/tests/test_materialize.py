@@ -16,18 +16,16 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import (
+    SQLMeshAssetProps,
     SQLMeshProject,
     SQLMeshTranslator,
     sqlmesh_definitions,
-)
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
-    SQLMeshExternalTable,
-    SQLMeshModel,
 )
 
 from .support import (
     SampleProject,
     check_results,
+    failure_models,
     materialized_keys,
     observed_keys,
     prepared_manifest,
@@ -69,6 +67,8 @@ def test_full_run_materializes_every_model_and_fills_every_interval(
     assert checks, "audits must be reported as asset checks"
     assert all(evaluation.passed for evaluation in checks.values())
     assert ("marts/orders", "unique_values") in checks
+    # The external source's audit (external_models.yaml) ran in the same `sqlmesh run`.
+    assert checks[("raw/exchange_rates", "not_null")].passed
     materialization = result.asset_materializations_for_node("sqlmesh_models")[0]
     assert "sqlmesh/physical_table" in materialization.metadata
     assert "sqlmesh/intervals" in materialization.metadata
@@ -158,10 +158,7 @@ def test_sql_error_mid_graph_reports_upstream_only_and_rerun_heals(sample: Sampl
     message = step_failure_message(result)
     assert "marts.orders" in message and "Conversion" in message
     assert "marts.customers" in message and "marts.daily_revenue" in message  # skipped downstream
-    failure = next(event for event in result.all_events if event.is_step_failure)
-    named = failure.step_failure_data.user_failure_data.metadata  # the failure's metadata
-    assert named["sqlmesh/failed_models"].value == ["marts.orders"]
-    assert named["sqlmesh/skipped_models"].value == ["marts.customers", "marts.daily_revenue"]
+    assert failure_models(result) == (["marts.orders"], ["marts.customers", "marts.daily_revenue"])
     assert materialized_keys(result) == ALL_MODELS - {
         "marts/orders",
         "marts/daily_revenue",
@@ -314,10 +311,10 @@ def test_custom_translator_changes_keys_and_groups(applied_sample: SampleProject
     sample = applied_sample
 
     class WarehouseTranslator(SQLMeshTranslator):
-        def get_asset_key(self, model: SQLMeshModel):  # type: ignore[no-untyped-def]
-            return super().get_asset_key(model).with_prefix("warehouse")
+        def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+            return super().get_asset_key(props).with_prefix("warehouse")
 
-        def get_group_name(self, model: SQLMeshModel) -> str:
+        def get_group_name(self, props: SQLMeshAssetProps) -> str:
             return "warehouse"
 
     result = sample.materialize(["warehouse/seeds/raw_orders"], translator=WarehouseTranslator())
@@ -338,11 +335,9 @@ class _Prefixed(SQLMeshTranslator):
         super().__init__()
         self.prefix = prefix
 
-    def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
-        return super().get_asset_key(model).with_prefix(self.prefix)
-
-    def get_external_asset_key(self, table: SQLMeshExternalTable) -> dg.AssetKey:
-        return super().get_external_asset_key(table).with_prefix(self.prefix)
+    def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+        """Models and external tables alike: one method for every asset's key."""
+        return super().get_asset_key(props).with_prefix(self.prefix)
 
 
 def test_two_projects_in_one_repository(applied_sample: SampleProject, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import (
+    SQLMeshAssetProps,
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
@@ -183,7 +184,7 @@ def test_intervals_and_partition_keys_convert_both_ways() -> None:
 
 def test_the_translator_can_partition_a_model_or_not() -> None:
     class Unpartitioned(SQLMeshTranslator):
-        def get_partitions_def(self, model: SQLMeshModel) -> dg.PartitionsDefinition | None:
+        def get_partitions_def(self, props: SQLMeshAssetProps) -> dg.PartitionsDefinition | None:
             return None
 
     incremental = model()

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshAssetProps, SQLMeshTranslator
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SelectionError
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     Manifest,
@@ -43,6 +43,17 @@ def model(table: str = "orders", schema: str = "marts", **fields: object) -> SQL
     return SQLMeshModel(**defaults)  # type: ignore[arg-type]
 
 
+def external(table: str = "rates", **fields: object) -> SQLMeshExternalTable:
+    """An external table in schema `raw`."""
+    return SQLMeshExternalTable(
+        name=f'"db"."raw"."{table}"',
+        catalog="db",
+        schema="raw",
+        table=table,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
 def manifest(
     *models: SQLMeshModel,
     externals: tuple[SQLMeshExternalTable, ...] = (),
@@ -61,6 +72,13 @@ def manifest(
     )
 
 
+def props(node: SQLMeshModel | SQLMeshExternalTable) -> SQLMeshAssetProps:
+    """The props of one model or external table, in a manifest of its own."""
+    if isinstance(node, SQLMeshModel):
+        return SQLMeshAssetProps(node, manifest(node), PROJECT_DIR)
+    return SQLMeshAssetProps(node, manifest(externals=(node,)), PROJECT_DIR)
+
+
 def test_default_fields() -> None:
     orders = model(
         description="One row per order.",
@@ -71,7 +89,7 @@ def test_default_fields() -> None:
         file_path="models/marts/orders.sql",
         physical_table="sqlmesh__marts.marts__orders__222",
     )
-    spec = SQLMeshTranslator().get_asset_spec(orders, manifest(orders), PROJECT_DIR)
+    spec = SQLMeshTranslator().get_asset_spec(props(orders))
 
     assert spec.key == dg.AssetKey(["marts", "orders"])
     assert spec.group_name == "money"  # the dagster:group tag overrides the schema
@@ -95,18 +113,19 @@ def test_default_fields() -> None:
 
 
 def test_email_owner_and_no_owner() -> None:
-    assert SQLMeshTranslator().get_owners(model(owner="ana@example.com")) == ["ana@example.com"]
-    assert SQLMeshTranslator().get_owners(model()) == []
+    translator = SQLMeshTranslator()
+    assert translator.get_owners(props(model(owner="ana@example.com"))) == ["ana@example.com"]
+    assert translator.get_owners(props(model())) == []
 
 
 def test_tag_overrides_for_key_and_automation() -> None:
     orders = model(tags=("dagster:key=warehouse/orders", "dagster:automation=on_cron"))
     translator = SQLMeshTranslator()
 
-    assert translator.get_asset_key(orders) == dg.AssetKey(["warehouse", "orders"])
-    assert translator.get_automation_condition(orders) is not None
+    assert translator.get_asset_key(props(orders)) == dg.AssetKey(["warehouse", "orders"])
+    assert translator.get_automation_condition(props(orders)) is not None
     with pytest.raises(ValueError, match="use on_cron or eager"):
-        translator.get_automation_condition(model(tags=("dagster:automation=sometimes",)))
+        translator.get_automation_condition(props(model(tags=("dagster:automation=sometimes",))))
 
 
 def test_settings_switch_features_off() -> None:
@@ -120,7 +139,7 @@ def test_settings_switch_features_off() -> None:
             enable_tag_overrides=False, enable_code_references=False, enable_column_schema=False
         )
     )
-    spec = translator.get_asset_spec(orders, manifest(orders), PROJECT_DIR)
+    spec = translator.get_asset_spec(props(orders))
 
     assert spec.group_name == "marts"
     assert "dagster/column_schema" not in spec.metadata
@@ -129,12 +148,16 @@ def test_settings_switch_features_off() -> None:
 
 def test_subclass_overrides_one_field() -> None:
     class Prefixed(SQLMeshTranslator):
-        def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
-            return super().get_asset_key(model).with_prefix("warehouse")
+        def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+            return super().get_asset_key(props).with_prefix("warehouse")
 
-    staging = model("stg_orders", "staging")
+        def get_owners(self, props: SQLMeshAssetProps) -> list[str]:
+            return ["team:sources"] if props.is_external else super().get_owners(props)
+
+    rates = external(audits=(SQLMeshAudit("not_null", blocking=True),))
+    staging = model("stg_orders", "staging", depends_on=(rates.name,), owner="analytics")
     orders = model(depends_on=(staging.name,))
-    specs = build_specs(manifest(staging, orders), Prefixed(), PROJECT_DIR)
+    specs = build_specs(manifest(staging, orders, externals=(rates,)), Prefixed(), PROJECT_DIR)
 
     assert [spec.key.to_user_string() for spec in specs.assets] == [
         "warehouse/staging/stg_orders",
@@ -143,6 +166,33 @@ def test_subclass_overrides_one_field() -> None:
     assert [dep.asset_key for dep in specs.assets[1].deps] == [
         dg.AssetKey(["warehouse", "staging", "stg_orders"])
     ]
+    # The same methods translate the external table: its key, its owners, its check and the deps.
+    (source,) = specs.external_assets
+    assert source.key == dg.AssetKey(["warehouse", "raw", "rates"])
+    assert source.owners == ["team:sources"] and specs.assets[0].owners == ["team:analytics"]
+    assert [dep.asset_key for dep in specs.assets[0].deps] == [source.key]
+    assert [check.asset_key for check in specs.checks] == [source.key]
+
+
+def test_external_tables_get_the_same_fields_without_the_model_only_ones() -> None:
+    rates = external(columns=(SQLMeshColumn("rate", "DECIMAL", "Rate."),))
+    translator = SQLMeshTranslator()
+    spec = translator.get_external_asset_spec(props(rates))
+
+    assert spec.key == dg.AssetKey(["raw", "rates"])
+    assert spec.group_name == "sources"
+    assert spec.description == "`raw.rates`: read by SQLMesh models, built outside SQLMesh."
+    assert spec.kinds == {"sqlmesh", "duckdb"}
+    assert spec.owners == [] and translator.get_tags(props(rates)) == {}
+    assert spec.metadata["sqlmesh/model_name"] == rates.name
+    assert [c.name for c in spec.metadata["dagster/column_schema"].columns] == ["rate"]
+    assert translator.get_code_version(props(rates)) is None
+    assert translator.get_freshness_policy(props(rates)) is None
+    assert translator.get_partitions_def(props(rates)) is None
+    with pytest.raises(ValueError, match="get_external_asset_spec"):
+        translator.get_asset_spec(props(rates))
+    with pytest.raises(ValueError, match="get_asset_spec"):
+        translator.get_external_asset_spec(props(model()))
 
 
 def test_specs_deps_checks_and_external_tables() -> None:
@@ -195,13 +245,7 @@ def test_embedded_models_are_shown_but_never_materializable() -> None:
 
 
 def test_external_audits_and_standalone_audits_become_checks() -> None:
-    rates = SQLMeshExternalTable(
-        name='"db"."raw"."rates"',
-        catalog="db",
-        schema="raw",
-        table="rates",
-        audits=(SQLMeshAudit("not_null", blocking=True),),
-    )
+    rates = external(audits=(SQLMeshAudit("not_null", blocking=True),))
     orders = model("orders", depends_on=(rates.name,))
     customers = model("customers", depends_on=(orders.name,))
     both = SQLMeshStandaloneAudit(

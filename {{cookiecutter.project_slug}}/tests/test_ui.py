@@ -1,20 +1,23 @@
-"""The asset page as the Dagster UI shows it: asked of a running webserver's GraphQL API.
+"""The asset page as the Dagster UI shows it: asked of `dg dev`'s GraphQL API.
 
-The sample is applied and materialized through Dagster into a Dagster instance of its own; then
-`dagster-webserver` serves a code location with the sample's assets (what `dg dev` runs, without
-the daemon) and the test reads what the UI reads: column lineage, checks, freshness policy, owners,
-kinds, and the row count on the latest materialization, compared with the table in DuckDB.
+The test copies this repository's own files (a default render: `pyproject.toml`, `src/`, the shipped
+`dagster_home/dagster.yaml`) into a folder of its own, with the sample applied in its DuckDB file.
+It materializes every model into that Dagster instance, starts `uv run dg dev` there (the
+webserver, the daemon and the code location: the component of `defs/sqlmesh/defs.yaml`, its state
+refreshed as `dg dev` loads it) and reads what the UI reads: column lineage, checks, freshness
+policy, owners, kinds, and the row count on the latest materialization, compared with the table in
+DuckDB; the external source is an external asset with its audit as a check.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,20 +25,32 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProjectComponent
 
-from .support import SampleProject, prepared_manifest
+from .support import SampleProject
 
 pytestmark = pytest.mark.slow
+
+REPOSITORY_ROOT = Path(__file__).parent.parent
+PACKAGE_NAME = {{ cookiecutter.package_name }}.__name__
+# Left behind by local use; a fresh render has none of them.
+_NOT_RENDERED = shutil.ignore_patterns(
+    ".local_defs_state", ".dagster", ".cache", "logs", "__pycache__", "*.duckdb*", "*.lock"
+)
 
 ASSET_QUERY = """
 query Asset($path: [String!]!) {
   assetNodeOrError(assetKey: {path: $path}) {
     __typename
     ... on AssetNode {
+      repository { location { name } }
+      groupName
       isMaterializable
+      isExecutable
       kinds
       owners { ... on TeamAssetOwner { team } ... on UserAssetOwner { email } }
       internalFreshnessPolicy {
@@ -58,68 +73,82 @@ query Asset($path: [String!]!) {
 
 
 @pytest.fixture
-def webserver(
+def dg_dev(
     applied_sample: SampleProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """The GraphQL address of a webserver serving the materialized sample; stopped afterwards."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    project = applied_sample.project
-    definitions = sqlmesh_definitions(project, manifest=prepared_manifest(project))
+) -> Iterator[tuple[str, Path]]:
+    """`dg dev` serving a materialized default render: its GraphQL address and the render's folder.
+
+    Stopped afterwards.
+    """
+    render = tmp_path / "render"
+    render.mkdir()
+    shutil.copy2(REPOSITORY_ROOT / "pyproject.toml", render)
+    shutil.copytree(REPOSITORY_ROOT / "src", render / "src", ignore=_NOT_RENDERED)
+    (render / "dagster_home").mkdir()
+    shutil.copy2(REPOSITORY_ROOT / "dagster_home" / "dagster.yaml", render / "dagster_home")
+    # The sample applied to prod (as the quickstart's `sqlmesh plan` leaves it): config.py puts
+    # local.duckdb in the repository root, here the copy's.
+    shutil.copy2(applied_sample.root / "local.duckdb", render / "local.duckdb")
+    package = render / "src" / PACKAGE_NAME
+    environment = {
+        **os.environ,
+        "DAGSTER_HOME": str(render / "dagster_home"),
+        # The copy's package, not the installed one: its defs.yaml, its SQLMesh project.
+        "PYTHONPATH": os.pathsep.join([str(render / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    monkeypatch.setenv("DAGSTER_HOME", environment["DAGSTER_HOME"])
+    _materialize_everything(package / "sqlmesh_project", tmp_path / "state")
+
+    port = _free_port()
+    log = tmp_path / "dg_dev.log"
+    with log.open("w") as output:
+        # Its output goes to a file: a pipe nobody reads would fill up and stall the server.
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dg"),
+                *("dev", "--host", "127.0.0.1", "--port", str(port)),
+            ],
+            cwd=render,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        yield f"http://127.0.0.1:{port}/graphql", render
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        print(log.read_text()[-5000:])  # shown when the test fails
+
+
+def _materialize_everything(project_dir: Path, state: Path) -> None:
+    """Every model materialized into the copy's instance, through the component as configured."""
+    component = SQLMeshProjectComponent(project=str(project_dir))
+    component.write_state_to_path(state)
+    definitions = component.build_defs_from_state(None, state)  # type: ignore[arg-type]
     with dg.DagsterInstance.get() as instance:
         result = definitions.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance
         )
     assert result.success
-    location = tmp_path / "location.py"
-    location.write_text(
-        textwrap.dedent(
-            f"""
-            from pathlib import Path
-            from {{ cookiecutter.package_name }}.sqlmesh_integration import (
-                SQLMeshProject,
-                sqlmesh_definitions,
-            )
-
-            project = SQLMeshProject(
-                Path({str(project.project_dir)!r}),
-                gateway="local",
-                working_dir=Path({str(project.working_dir)!r}),
-            )
-            defs = sqlmesh_definitions(project)
-            """
-        )
-    )
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            *("-f", str(location), "-h", "127.0.0.1", "-p", str(port)),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.communicate()
 
 
 def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
-    webserver: str, applied_sample: SampleProject
+    dg_dev: tuple[str, Path],
 ) -> None:
-    customers = asset_node(webserver, ["marts", "customers"])
+    url, render = dg_dev
+    customers = asset_node(url, ["marts", "customers"])
 
+    # Served from the render's own component: `dg dev` prepared its state there as it loaded.
+    assert (render / "src" / PACKAGE_NAME / "defs" / ".local_defs_state").is_dir()
+
+    assert customers["repository"]["location"]["name"] == "{{ cookiecutter.project_slug }}"
     assert customers["isMaterializable"]
     assert {"sqlmesh", "duckdb"} <= set(customers["kinds"])
     assert customers["owners"] == [{"team": "analytics"}]
@@ -131,23 +160,28 @@ def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
     checks = {
         check["name"]: check["blocking"] for check in customers["assetChecksOrError"]["checks"]
     }
-    assert checks["unique_values"] and not checks["match_like_pattern_list_non_blocking"]
+    assert checks == {
+        "unique_values": True,
+        "not_null": True,
+        "accepted_range": True,
+        "accepted_values": True,
+        "match_like_pattern_list_non_blocking": False,
+    }
     lineage = column_lineage(customers)
     assert lineage["full_name"] == [("staging/stg_customers", "full_name")]
+    assert lineage["email"] == [("staging/stg_customers", "email")]
     (materialization,) = customers["assetMaterializations"]
     entries = {entry["label"]: entry.get("intRepr") for entry in materialization["metadataEntries"]}
     assert "dagster/column_lineage" in entries  # repeated where Dagster reads it
-    assert entries["dagster/row_count"] == str(
-        applied_sample.query("SELECT COUNT(*) FROM marts.customers")[0][0]
-    )
+    with duckdb.connect(str(render / "local.duckdb"), read_only=True) as database:
+        (row,) = database.execute("SELECT COUNT(*) FROM marts.customers").fetchall()
+    assert entries["dagster/row_count"] == str(row[0]) != "0"
 
-    rates = asset_node(webserver, ["raw", "exchange_rates"])
-    assert not rates["isMaterializable"]  # an external asset
-    external = next(t for t in prepared_manifest(applied_sample.project).external_tables)
-    assert sorted(check["name"] for check in rates["assetChecksOrError"]["checks"]) == sorted(
-        audit.name for audit in external.audits
-    )
-    staging_rates = column_lineage(asset_node(webserver, ["staging", "stg_exchange_rates"]))
+    rates = asset_node(url, ["raw", "exchange_rates"])
+    assert not rates["isMaterializable"] and not rates["isExecutable"]  # an external asset
+    assert rates["groupName"] == "sources"
+    assert [check["name"] for check in rates["assetChecksOrError"]["checks"]] == ["not_null"]
+    staging_rates = column_lineage(asset_node(url, ["staging", "stg_exchange_rates"]))
     assert staging_rates["usd_per_unit"] == [("raw/exchange_rates", "usd_per_unit")]
 
 

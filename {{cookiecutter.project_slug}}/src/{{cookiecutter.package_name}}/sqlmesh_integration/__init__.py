@@ -22,11 +22,12 @@ from .project import SQLMeshProject, environment_from_env, pull_request_environm
 from .resource import SQLMeshResource
 from .restatement import SQLMeshRunConfig
 from .specs import SQLMeshSpecs, build_specs
-from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
+from .translator import SQLMeshAssetProps, SQLMeshTranslator, SQLMeshTranslatorSettings
 
 __all__ = [
     "TAG_RESTATE",
     "Manifest",
+    "SQLMeshAssetProps",
     "SQLMeshExternalTable",
     "SQLMeshIntegrationError",
     "SQLMeshModel",

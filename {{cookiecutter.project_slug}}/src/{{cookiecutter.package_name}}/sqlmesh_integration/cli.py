@@ -108,7 +108,7 @@ def _mirror(project: SQLMeshProject, environment: str | None) -> int:
     from .mirror import InstanceLedger, ci_run_url, mirror_pass, summary
 
     if not os.environ.get("DAGSTER_HOME", "").strip():
-        raise ValueError(
+        raise InvalidInputError(
             "DAGSTER_HOME is not set: point it at the Dagster instance to report to, e.g. "
             '`export DAGSTER_HOME="$PWD/dagster_home"`.'
         )

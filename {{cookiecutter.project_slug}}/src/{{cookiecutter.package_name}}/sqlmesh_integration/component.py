@@ -55,7 +55,6 @@ from .assets import DEFAULT_NAME, DEFAULT_POOL, sqlmesh_definitions
 from .errors import SQLMeshIntegrationError
 from .manifest import (
     Manifest,
-    SQLMeshModel,
     is_current,
     read_current_manifest,
     read_manifest,
@@ -65,7 +64,7 @@ from .project import SQLMeshProject, is_deployment
 from .resource import SQLMeshResource
 from .selection import select_manifest
 from .specs import build_specs
-from .translator import SQLMeshTranslator, SQLMeshTranslatorSettings
+from .translator import SQLMeshAssetProps, SQLMeshTranslator, SQLMeshTranslatorSettings
 
 # The command that prepares the component's state, named in the errors of a missing or stale one.
 REFRESH_COMMAND = "uv run dg utils refresh-defs-state"
@@ -74,10 +73,10 @@ IncludeMetadata = Literal["row_count", "column_lineage"]
 _LOADING: ContextVar[bool] = ContextVar("sqlmesh_component_loading", default=False)
 
 
-def _resolve_project(context: ResolutionContext, value: str) -> str:
+def _resolve_project(resolution_context: ResolutionContext, value: str) -> str:
     """The project folder: relative paths resolve against the folder holding the `defs.yaml`."""
-    text = context.resolve_value(value, as_type=str)
-    return str(context.resolve_source_relative_path(text))
+    text = resolution_context.resolve_value(value, as_type=str)
+    return str(resolution_context.resolve_source_relative_path(text))
 
 
 class SQLMeshScaffoldParams(BaseModel):
@@ -173,8 +172,8 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
         ),
     ] = None
     translation: Annotated[
-        TranslationFn[SQLMeshModel] | None,
-        TranslationFnResolver(template_vars_for_translation_fn=lambda model: {"model": model}),
+        TranslationFn[SQLMeshAssetProps] | None,
+        TranslationFnResolver(template_vars_for_translation_fn=lambda props: {"model": props}),
     ] = None
     translation_settings: Annotated[
         SQLMeshTranslatorSettings | None,
@@ -302,7 +301,11 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
 
 
 class _ComponentTranslator(SQLMeshTranslator):
-    """The default translator with the component's `translation` applied to each model's spec."""
+    """The default translator with the component's `translation` applied to every spec.
+
+    The translation applies to models and external tables alike: its templates read `model`, the
+    :class:`SQLMeshAssetProps` of either.
+    """
 
     def __init__(
         self, component: SQLMeshProjectComponent, settings: SQLMeshTranslatorSettings
@@ -310,12 +313,15 @@ class _ComponentTranslator(SQLMeshTranslator):
         super().__init__(settings)
         self.component = component
 
-    def get_asset_spec(
-        self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
-    ) -> dg.AssetSpec:
-        spec = super().get_asset_spec(model, manifest, project_dir)
+    def get_asset_spec(self, props: SQLMeshAssetProps) -> dg.AssetSpec:
+        return self._translate(super().get_asset_spec(props), props)
+
+    def get_external_asset_spec(self, props: SQLMeshAssetProps) -> dg.AssetSpec:
+        return self._translate(super().get_external_asset_spec(props), props)
+
+    def _translate(self, spec: dg.AssetSpec, props: SQLMeshAssetProps) -> dg.AssetSpec:
         translation = self.component.translation
-        return spec if translation is None else translation(spec, model)
+        return spec if translation is None else translation(spec, props)
 
 
 def _holds_current_manifest(path: Path, project: SQLMeshProject) -> bool:

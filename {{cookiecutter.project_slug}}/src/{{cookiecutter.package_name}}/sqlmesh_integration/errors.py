@@ -49,7 +49,9 @@ class SQLMeshIntegrationError(Exception):
     """Base class of every error this integration raises; its message has secrets masked.
 
     `metadata` holds what the error is about (the failed, skipped or not applied models): a failed
-    step reports it as the metadata of its Dagster failure.
+    step reports it as the metadata of its Dagster failure, which always names the failed and the
+    skipped models (`resource.step_failure`: an error naming none failed none, and skipped every
+    selected model not yet materialized).
     """
 
     def __init__(self, message: str, metadata: Mapping[str, object] | None = None) -> None:
@@ -121,6 +123,29 @@ class ManifestInvalidError(SQLMeshIntegrationError):
             f"The SQLMesh manifest at {path} cannot be read ({reason}): run `{command}` to "
             "write it again."
         )
+
+
+class ProjectNotFoundError(SQLMeshIntegrationError, FileNotFoundError):
+    """No SQLMesh project folder where one was looked for. Also a `FileNotFoundError`."""
+
+    def __init__(self, folder: str, start: str) -> None:
+        super().__init__(
+            f"No SQLMesh project folder `{folder}` with a config.yaml above {start}: "
+            "pass its path to SQLMeshProject."
+        )
+
+
+class ModelNotFoundError(SQLMeshIntegrationError, KeyError):
+    """The manifest has no model of that name. Also a `KeyError`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The SQLMesh manifest has no model `{name}`: use the model's fully qualified name "
+            '(`"catalog"."schema"."table"`), and prepare the manifest again after adding it.'
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # not KeyError's quoted repr
 
 
 class ProjectLoadError(SQLMeshIntegrationError):

@@ -33,6 +33,19 @@ from sqlmesh.utils.errors import NodeAuditsErrors
 
 from .errors import first_line, mask_secrets
 from .manifest import SQLMeshAudit
+from .metadata import (
+    METADATA_BATCH_COUNT,
+    METADATA_DURATION_SECONDS,
+    METADATA_ENVIRONMENT,
+    METADATA_FAILED_ROWS,
+    METADATA_INTERVAL_COUNT,
+    METADATA_INTERVAL_END,
+    METADATA_INTERVALS,
+    METADATA_PARTITION_INTERVAL,
+    METADATA_PHYSICAL_TABLE,
+    METADATA_ROWS_PROCESSED,
+    METADATA_SNAPSHOT_VERSION,
+)
 from .partitions import interval_text, partition_interval, partition_keys
 from .specs import check_names
 from .targets import CheckTarget, ModelTarget, data_version_tags
@@ -257,19 +270,19 @@ class DagsterEventConsole(NoopConsole):
         intervals = sorted(progress.intervals)
         metadata: dict[str, t.Any] = {
             **target.materialization_metadata,
-            "sqlmesh/environment": self.environment,
-            "sqlmesh/snapshot_version": snapshot.version,
-            "sqlmesh/physical_table": snapshot.table_name(),
-            "sqlmesh/intervals": dg.MetadataValue.text(
+            METADATA_ENVIRONMENT: self.environment,
+            METADATA_SNAPSHOT_VERSION: snapshot.version,
+            METADATA_PHYSICAL_TABLE: snapshot.table_name(),
+            METADATA_INTERVALS: dg.MetadataValue.text(
                 "\n".join(f"{_iso(start)} to {_iso(end)}" for start, end in _merged(intervals))
             ),
-            "sqlmesh/interval_count": interval_count(snapshot, intervals),
-            "sqlmesh/batch_count": len(intervals),
-            "sqlmesh/interval_end": _iso(intervals[-1][1]),
-            "sqlmesh/duration_seconds": round(progress.duration_ms / 1000, 3),
+            METADATA_INTERVAL_COUNT: interval_count(snapshot, intervals),
+            METADATA_BATCH_COUNT: len(intervals),
+            METADATA_INTERVAL_END: _iso(intervals[-1][1]),
+            METADATA_DURATION_SECONDS: round(progress.duration_ms / 1000, 3),
         }
         if progress.rows_processed is not None:
-            metadata["sqlmesh/rows_processed"] = progress.rows_processed
+            metadata[METADATA_ROWS_PROCESSED] = progress.rows_processed
         events: list[DagsterEvent]
         if target.partitions_def is not None:
             events = list(partition_materializations(target, progress, metadata))
@@ -345,7 +358,7 @@ def partition_materializations(
                 partition=key,
                 metadata={
                     **metadata,
-                    "sqlmesh/partition_interval": interval_text(*window_ms),
+                    METADATA_PARTITION_INTERVAL: interval_text(*window_ms),
                 },
                 tags=data_version_tags(data_version(version, [window_ms]), version),
             )
@@ -404,7 +417,7 @@ def _check_result(
         check_name=check.check_name,
         passed=failed_rows == 0,
         severity=severity,
-        metadata={"sqlmesh/failed_rows": failed_rows},
+        metadata={METADATA_FAILED_ROWS: failed_rows},
     )
 
 

@@ -22,6 +22,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from .errors import InvalidInputError
+
 # The longest an interval of each SQLMesh interval unit lasts.
 INTERVAL_LENGTHS = {
     "five_minute": timedelta(minutes=5),
@@ -59,7 +61,7 @@ def cron_freshness_policy(
         ('0 2 * * *', datetime.timedelta(seconds=7200))
     """
     if grace_period < MINIMUM_GRACE_PERIOD:
-        raise ValueError(
+        raise InvalidInputError(
             f"The freshness grace period is {grace_period}: set `freshness_grace_period` to at "
             "least one minute, or to None for no freshness policies."
         )

@@ -21,7 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ManifestInvalidError, ManifestMissingError, ManifestStaleError
+from .errors import (
+    ManifestInvalidError,
+    ManifestMissingError,
+    ManifestStaleError,
+    ModelNotFoundError,
+)
 from .project import SQLMeshProject
 
 MANIFEST_FORMAT = 4
@@ -181,7 +186,7 @@ class Manifest:
         for model in self.models:
             if model.name == name:
                 return model
-        raise KeyError(name)
+        raise ModelNotFoundError(name)
 
     def to_json(self) -> str:
         """Serializes the manifest (stable key order, so diffs are readable)."""
@@ -224,8 +229,7 @@ class Manifest:
 def project_fingerprint(project: SQLMeshProject) -> str:
     """A hash of the project's source files and gateway choice, to tell when a manifest is stale."""
     digest = hashlib.sha256()
-    selected_gateway = project.gateway or os.environ.get("SQLMESH_GATEWAY", "").strip()
-    digest.update(f"gateway={selected_gateway}\n".encode())
+    digest.update(f"gateway={project.requested_gateway}\n".encode())
     for path in project.source_files():
         digest.update(path.relative_to(project.project_dir).as_posix().encode())
         digest.update(b"\0")

@@ -33,8 +33,21 @@ METADATA_START = "sqlmesh/start"
 METADATA_INLINED_INTO = "sqlmesh/inlined_into"
 # Whether a run counts the model's rows after it is materialized (`dagster/row_count`).
 METADATA_FETCH_ROW_COUNT = "sqlmesh/fetch_row_count"
-# Failures: what a failed step's Dagster failure names (see errors.py).
+# The SQLMesh environment a materialization, observation or failure is about.
 METADATA_ENVIRONMENT = "sqlmesh/environment"
+# What a materialization reports (events.py; the mirror's and the up-to-date observations too).
+METADATA_SNAPSHOT_VERSION = "sqlmesh/snapshot_version"
+METADATA_INTERVALS = "sqlmesh/intervals"
+METADATA_INTERVAL_COUNT = "sqlmesh/interval_count"
+METADATA_BATCH_COUNT = "sqlmesh/batch_count"
+METADATA_INTERVAL_END = "sqlmesh/interval_end"
+METADATA_DURATION_SECONDS = "sqlmesh/duration_seconds"
+METADATA_ROWS_PROCESSED = "sqlmesh/rows_processed"
+METADATA_PARTITION_INTERVAL = "sqlmesh/partition_interval"
+METADATA_STATUS = "sqlmesh/status"
+# What a failed audit's check result reports.
+METADATA_FAILED_ROWS = "sqlmesh/failed_rows"
+# Failures: what a failed step's Dagster failure names (see errors.py).
 METADATA_FAILED_MODELS = "sqlmesh/failed_models"
 METADATA_SKIPPED_MODELS = "sqlmesh/skipped_models"
 METADATA_NOT_APPLIED_MODELS = "sqlmesh/not_applied_models"

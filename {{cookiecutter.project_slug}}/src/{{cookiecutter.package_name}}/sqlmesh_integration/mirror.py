@@ -30,9 +30,12 @@ import dagster as dg
 
 from .metadata import (
     METADATA_CI_RUN_URL,
+    METADATA_ENVIRONMENT,
     METADATA_FILLED_AT,
+    METADATA_INTERVAL_END,
     METADATA_MODEL_NAME,
     METADATA_PLAN_ID,
+    METADATA_SNAPSHOT_VERSION,
     METADATA_SOURCE,
 )
 
@@ -259,8 +262,8 @@ def attribution(
     source = filled.source(model)
     metadata: dict[str, Any] = {
         METADATA_SOURCE: source,
-        "sqlmesh/environment": filled.environment,
-        "sqlmesh/snapshot_version": model.snapshot_version,
+        METADATA_ENVIRONMENT: filled.environment,
+        METADATA_SNAPSHOT_VERSION: model.snapshot_version,
     }
     if model.filled_at_ms is not None:
         metadata[METADATA_FILLED_AT] = _iso(model.filled_at_ms)
@@ -297,7 +300,7 @@ def _materialization(
     filled: FilledState,
     metadata: Mapping[str, Any],
 ) -> dg.AssetMaterialization:
-    extra = {} if partition else {"sqlmesh/interval_end": _iso(model.intervals[-1][1])}
+    extra = {} if partition else {METADATA_INTERVAL_END: _iso(model.intervals[-1][1])}
     return dg.AssetMaterialization(
         asset_key=asset_key,
         partition=partition,

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from .errors import InvalidInputError
 from .manifest import SQLMeshModel
 
 # The SQLMesh kinds whose intervals become partitions (see the module docstring).
@@ -124,11 +125,11 @@ def partition_interval(partitioned: Partitioned, first_key: str, last_key: str) 
         milliseconds UTC (end exclusive), what `Context.run(start=, end=)` takes.
 
     Raises:
-        ValueError: the model is unpartitioned.
+        InvalidInputError: the model is unpartitioned.
     """
     partitions_def = _definition(partitioned)
     if partitions_def is None:
-        raise ValueError("The model has no partitions: it is not split into time intervals.")
+        raise InvalidInputError("The model has no partitions: it is not split into time intervals.")
     start = partitions_def.time_window_for_partition_key(first_key).start
     end = partitions_def.time_window_for_partition_key(last_key).end
     return epoch_ms(start), epoch_ms(end)

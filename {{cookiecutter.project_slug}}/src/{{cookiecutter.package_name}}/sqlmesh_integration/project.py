@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BranchDeploymentEnvironmentError, InvalidInputError
+from .errors import BranchDeploymentEnvironmentError, InvalidInputError, ProjectNotFoundError
 
 PROD_ENVIRONMENT = "prod"
 MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
@@ -131,10 +131,17 @@ class SQLMeshProject:
             candidate = candidate_parent / folder
             if (candidate / "config.yaml").exists() or (candidate / "config.py").exists():
                 return cls(candidate)
-        raise FileNotFoundError(
-            f"No SQLMesh project folder `{folder}` with a config.yaml above {start}: "
-            "pass its path to SQLMeshProject."
-        )
+        raise ProjectNotFoundError(folder, str(start))
+
+    @property
+    def requested_gateway(self) -> str:
+        """The gateway asked for, known without loading the config ("" for the config's default).
+
+        `gateway`, else `SQLMESH_GATEWAY` (which the generated config's `default_gateway` reads).
+        A manifest records it, so one prepared for another gateway is stale; a SQLMesh context
+        resolves it against the config (`context.gateway_name`), the one place that chooses.
+        """
+        return self.gateway or os.environ.get("SQLMESH_GATEWAY", "").strip()
 
     @property
     def resolved_manifest_path(self) -> Path:

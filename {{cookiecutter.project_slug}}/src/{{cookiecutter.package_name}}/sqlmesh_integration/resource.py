@@ -17,15 +17,17 @@ from .metadata import (
     METADATA_AUDIT_COUNT,
     METADATA_AUDIT_NAME,
     METADATA_AUDITED_NODE,
+    METADATA_FAILED_MODELS,
     METADATA_FETCH_ROW_COUNT,
     METADATA_MODEL_NAME,
+    METADATA_SKIPPED_MODELS,
     METADATA_SNAPSHOT_IDENTIFIER,
     NODE_EXTERNAL,
     NODE_MODEL,
 )
 from .project import SQLMeshProject, environment_from_env
 from .restatement import requested_restatement
-from .targets import CheckTarget, ModelTarget, Selection, data_version_tags
+from .targets import CheckTarget, ModelTarget, Selection, data_version_tags, display_name
 
 # Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
 # reads column lineage from the latest materialization, as dagster-dbt emits it.
@@ -118,7 +120,38 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             restate: Recompute the selection over the range through SQLMesh's restatement (also
                 asked with the run tag `sqlmesh/restate=true`; see `restatement.py`); the op
                 config's `restate` when None.
+
+        Raises:
+            dagster.Failure: the run failed; its message is the integration error's, its metadata
+                the failed and skipped models (see :func:`step_failure`).
         """
+        specs = context.assets_def.specs_by_key
+        selected = {
+            key: display_name(str(specs[key].metadata[METADATA_MODEL_NAME]))
+            for key in context.selected_asset_keys
+        }
+        materialized: set[dg.AssetKey] = set()
+        try:
+            for event in self._run_events(context, execution_time, restate):
+                if isinstance(event, dg.AssetMaterialization | dg.MaterializeResult):
+                    materialized.add(event.asset_key or dg.AssetKey([]))
+                yield event
+        except SQLMeshIntegrationError as error:
+            not_run = [name for key, name in selected.items() if key not in materialized]
+            raise step_failure(error, not_run) from error
+
+    def _run_events(
+        self,
+        context: dg.AssetExecutionContext,
+        execution_time: datetime | None,
+        restate: bool | None,
+    ) -> Iterator[
+        dg.MaterializeResult[Any]
+        | dg.AssetMaterialization
+        | dg.AssetCheckResult
+        | dg.AssetObservation
+    ]:
+        """The body of :meth:`run`, raising the integration's errors as they are."""
         from .runner import RunRequest, run_models  # imports SQLMesh: only when a run starts
 
         selection = selected_targets(context)
@@ -157,39 +190,56 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         as_events = window is None and any(
             target.partitions_def is not None for target in selection.run.values()
         )
-        try:
-            for event in run_models(
-                self.project,
-                request,
-                lock_timeout_seconds=self.lock_timeout_seconds,
-                log=context.log,
+        for event in run_models(
+            self.project,
+            request,
+            lock_timeout_seconds=self.lock_timeout_seconds,
+            log=context.log,
+        ):
+            # Materializations that are not the step's outputs are yielded as events (not
+            # logged): in the step's own stream, they are kept when a later model fails it.
+            if isinstance(event, dg.AssetMaterialization):
+                yield event  # one partition, or a model restated downstream
+            elif isinstance(event, dg.MaterializeResult) and (
+                as_events or event.asset_key not in selected_assets
             ):
-                # Materializations that are not the step's outputs are yielded as events (not
-                # logged): in the step's own stream, they are kept when a later model fails it.
-                if isinstance(event, dg.AssetMaterialization):
-                    yield event  # one partition, or a model restated downstream
-                elif isinstance(event, dg.MaterializeResult) and (
-                    as_events or event.asset_key not in selected_assets
-                ):
-                    yield _as_materialization(event, context)  # or cascaded to
-                elif isinstance(event, dg.AssetCheckResult) and (
-                    as_events or not _is_selected(event, selected_checks)
-                ):
-                    # A check Dagster's selection cannot hold (checks of external assets are never
-                    # in `*`), for an audit SQLMesh ran in this run: recorded, not returned as
-                    # output.
-                    context.log_event(_as_evaluation(event))
-                else:
-                    yield event
-        except SQLMeshIntegrationError as error:
-            # The step fails with the error's message and the models it names as metadata.
-            metadata = {
-                key: dg.MetadataValue.json(value)
-                if isinstance(value, list)
-                else dg.MetadataValue.text(str(value))
-                for key, value in error.metadata.items()
-            }
-            raise dg.Failure(description=str(error), metadata=metadata) from error
+                yield _as_materialization(event, context)  # or cascaded to
+            elif isinstance(event, dg.AssetCheckResult) and (
+                as_events or not _is_selected(event, selected_checks)
+            ):
+                # A check Dagster's selection cannot hold (checks of external assets are never
+                # in `*`), for an audit SQLMesh ran in this run: recorded, not returned as
+                # output.
+                context.log_event(_as_evaluation(event))
+            else:
+                yield event
+
+
+def step_failure(error: SQLMeshIntegrationError, not_run: list[str]) -> dg.Failure:
+    """The Dagster failure of a step the integration's error stopped.
+
+    Its description is the error's message; its metadata always names the failed and the skipped
+    models (`sqlmesh/failed_models`, `sqlmesh/skipped_models`), and holds what else the error names.
+    An error that names no failed model (unreachable state, a lock, a missing environment, code
+    not applied, a refused restatement) failed none and skipped every selected model it kept from
+    materializing.
+
+    Args:
+        error: The error that stopped the step.
+        not_run: The selected models (`schema.table`) not materialized when it was raised.
+    """
+    named: dict[str, object] = {
+        METADATA_FAILED_MODELS: [],
+        METADATA_SKIPPED_MODELS: sorted(not_run),
+        **error.metadata,
+    }
+    metadata = {
+        key: dg.MetadataValue.json(value)
+        if isinstance(value, list)
+        else dg.MetadataValue.text(str(value))
+        for key, value in named.items()
+    }
+    return dg.Failure(description=str(error), metadata=metadata)
 
 
 def partition_window(

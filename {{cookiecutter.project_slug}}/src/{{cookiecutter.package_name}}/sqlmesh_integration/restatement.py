@@ -125,7 +125,7 @@ def requester(tags: Mapping[str, str]) -> str:
 
 
 def restatement_plan(
-    context: Context,
+    sqlmesh_context: Context,
     project: SQLMeshProject,
     request: RunRequest,
     log: logging.Logger = logger,
@@ -135,12 +135,14 @@ def restatement_plan(
     SQLMesh builds it from the state alone (restatements ignore local changes); it clears the
     range for the selected models and every model downstream of them, and backfills it.
 
+    In this module `context` is Dagster's step context; SQLMesh's is `sqlmesh_context`.
+
     Raises:
         RestatementChangesCodeError: the plan would change a model's code.
     """
     assert request.restatement is not None
     models = sorted(name for name, target in request.targets.items() if target.materialize)
-    plan = context.plan_builder(
+    plan = sqlmesh_context.plan_builder(
         request.environment,
         restate_models=models,
         start=request.start,

@@ -32,7 +32,7 @@ from .errors import (
 )
 from .events import DagsterEventConsole, RowCounter, RunFinished, audit_check_results
 from .locking import database_lock
-from .metadata import TAG_RESTATE
+from .metadata import METADATA_ENVIRONMENT, METADATA_INTERVAL_END, METADATA_STATUS, TAG_RESTATE
 from .partitions import epoch_ms, partition_interval, partition_keys
 from .project import SQLMeshProject
 from .restatement import Restatement, restatement_plan
@@ -216,9 +216,9 @@ def up_to_date_observations(
             asset_key=target.asset_key,
             description=description,
             metadata={
-                "sqlmesh/status": "up to date",
-                "sqlmesh/interval_end": through,
-                "sqlmesh/environment": request.environment,
+                METADATA_STATUS: "up to date",
+                METADATA_INTERVAL_END: through,
+                METADATA_ENVIRONMENT: request.environment,
             },
         )
     for name, progress in console.progress.items():

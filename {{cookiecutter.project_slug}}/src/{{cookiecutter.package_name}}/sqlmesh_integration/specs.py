@@ -37,7 +37,7 @@ from .metadata import (
     NODE_MODEL,
     NODE_STANDALONE,
 )
-from .translator import SQLMeshTranslator
+from .translator import SQLMeshAssetProps, SQLMeshTranslator
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,17 @@ def build_specs(
     """Builds the asset, check and external specs of a manifest."""
     # Keys come from the assembled specs, so a translation that changes the key moves the deps too.
     model_specs = {
-        model.name: translator.get_asset_spec(model, manifest, project_dir)
+        model.name: translator.get_asset_spec(SQLMeshAssetProps(model, manifest, project_dir))
         for model in manifest.models
     }
+    external_assets = [
+        translator.get_external_asset_spec(SQLMeshAssetProps(table, manifest, project_dir))
+        for table in manifest.external_tables
+    ]
     model_keys = {name: spec.key for name, spec in model_specs.items()}
     external_keys = {
-        table.name: translator.get_external_asset_key(table) for table in manifest.external_tables
+        table.name: spec.key
+        for table, spec in zip(manifest.external_tables, external_assets, strict=True)
     }
     _refuse_duplicate_keys({**model_keys, **external_keys})
 
@@ -99,7 +104,9 @@ def build_specs(
             spec.replace_attributes(
                 deps=deps,
                 metadata={**spec.metadata, METADATA_AUDIT_COUNT: len(model.audits)},
-                partitions_def=translator.get_partitions_def(model),
+                partitions_def=translator.get_partitions_def(
+                    SQLMeshAssetProps(model, manifest, project_dir)
+                ),
             )
         )
         checks.extend(check_specs(model, spec.key))
@@ -108,10 +115,6 @@ def build_specs(
     materialized = [model.name for model in manifest.models if not model.is_embedded]
     for audit in manifest.standalone_audits:
         checks.append(standalone_check_spec(audit, materialized, model_keys, external_keys))
-
-    external_assets = [
-        translator.get_external_asset_spec(table, manifest) for table in manifest.external_tables
-    ]
     return SQLMeshSpecs(
         assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets
     )

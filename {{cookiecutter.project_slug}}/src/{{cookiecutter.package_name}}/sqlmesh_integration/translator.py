@@ -13,8 +13,8 @@ Without code, a model can override some defaults with `dagster:` tags in its `MO
 
 Example:
     >>> class PrefixedTranslator(SQLMeshTranslator):
-    ...     def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
-    ...         return super().get_asset_key(model).with_prefix("warehouse")
+    ...     def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
+    ...         return super().get_asset_key(props).with_prefix("warehouse")
 """
 
 # No `from __future__ import annotations`: the settings dataclass is `Resolvable` (the component's
@@ -32,7 +32,7 @@ import dagster as dg
 from .code_references import code_reference
 from .errors import InvalidInputError
 from .freshness import cron_freshness_policy
-from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel
+from .manifest import Manifest, SQLMeshColumn, SQLMeshExternalTable, SQLMeshModel
 from .metadata import (
     METADATA_CRON,
     METADATA_DIALECT,
@@ -50,9 +50,11 @@ from .partitions import partitions_definition
 
 # Kinds that never get a freshness policy: seeds change only when a plan applies a new file,
 # EMBEDDED models have no table.
-_NO_FRESHNESS_KINDS = frozenset({"SEED", "EMBEDDED", "EXTERNAL"})
+_NO_FRESHNESS_KINDS = frozenset({"SEED", "EMBEDDED"})
 # Kinds whose table is not counted after a run: a view holds no rows (counting would run its query).
-_NO_ROW_COUNT_KINDS = frozenset({"VIEW", "EMBEDDED", "EXTERNAL"})
+_NO_ROW_COUNT_KINDS = frozenset({"VIEW", "EMBEDDED"})
+# The default group of external tables.
+EXTERNAL_GROUP_NAME = "sources"
 TAG_OVERRIDE_PREFIX = "dagster:"
 _TAG_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _CRON_ALIASES = {
@@ -99,179 +101,270 @@ class SQLMeshTranslatorSettings(dg.Resolvable):
     ] = timedelta(hours=1)
 
 
+@dataclass(frozen=True)
+class SQLMeshAssetProps:
+    """What every `get_<field>` method of the translator is given: one asset's SQLMesh node.
+
+    The node is a model, or an external table (a table SQLMesh reads but does not build). The
+    properties below read the same for both, so one translation serves both; they are also what
+    the component's `translation` templates see as `model` (`{{ model.schema }}`).
+
+    Attributes:
+        node: The SQLMesh model or external table, as prepared in the manifest.
+        manifest: The manifest it comes from (engine, repository).
+        project_dir: The SQLMesh project folder (model files are relative to it).
+    """
+
+    node: SQLMeshModel | SQLMeshExternalTable
+    manifest: Manifest
+    project_dir: Path
+
+    @property
+    def model(self) -> SQLMeshModel | None:
+        """The model, or None for an external table."""
+        return self.node if isinstance(self.node, SQLMeshModel) else None
+
+    @property
+    def is_external(self) -> bool:
+        """Whether the node is an external table (an external asset, never materialized here)."""
+        return isinstance(self.node, SQLMeshExternalTable)
+
+    @property
+    def name(self) -> str:
+        """SQLMesh's fully qualified name (`"catalog"."schema"."table"`)."""
+        return self.node.name
+
+    @property
+    def catalog(self) -> str | None:
+        """The catalog, when the engine has one."""
+        return self.node.catalog
+
+    @property
+    def schema(self) -> str:
+        """The schema."""
+        return self.node.schema
+
+    @property
+    def table(self) -> str:
+        """The table name."""
+        return self.node.table
+
+    @property
+    def view_name(self) -> str:
+        """`schema.table`, the name users query."""
+        return f"{self.node.schema}.{self.node.table}"
+
+    @property
+    def kind(self) -> str:
+        """The model kind (`FULL`, `VIEW`...); `EXTERNAL` for an external table."""
+        return self.node.kind if isinstance(self.node, SQLMeshModel) else "EXTERNAL"
+
+    @property
+    def description(self) -> str | None:
+        """The description of the model or external table."""
+        return self.node.description
+
+    @property
+    def owner(self) -> str | None:
+        """The model's owner; None for an external table."""
+        return self.node.owner if isinstance(self.node, SQLMeshModel) else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The model's SQLMesh tags; none for an external table."""
+        return self.node.tags if isinstance(self.node, SQLMeshModel) else ()
+
+    @property
+    def columns(self) -> tuple[SQLMeshColumn, ...]:
+        """The columns SQLMesh knows, with their descriptions."""
+        return self.node.columns
+
+
 class SQLMeshTranslator:
-    """Maps a SQLMesh model (as prepared in the manifest) to the fields of a Dagster `AssetSpec`."""
+    """Maps a SQLMesh model or external table (as prepared in the manifest) to an `AssetSpec`.
+
+    Every `get_<field>` method takes one :class:`SQLMeshAssetProps`; `get_asset_spec` assembles a
+    model's spec from them, `get_external_asset_spec` an external table's.
+    """
 
     def __init__(self, settings: SQLMeshTranslatorSettings | None = None) -> None:
         """Creates a translator with the given feature switches (all on by default)."""
         self.settings = settings or SQLMeshTranslatorSettings()
 
-    def get_asset_key(self, model: SQLMeshModel) -> dg.AssetKey:
+    def get_asset_key(self, props: SQLMeshAssetProps) -> dg.AssetKey:
         """The asset key; default `<schema>/<table>`, stable across gateways and catalogs."""
-        override = self._tag_override(model, "key")
+        override = self._tag_override(props, "key")
         if override:
             return dg.AssetKey([part for part in override.split("/") if part])
-        return default_asset_key(model.schema, model.table)
+        return default_asset_key(props)
 
-    def get_external_asset_key(self, table: SQLMeshExternalTable) -> dg.AssetKey:
-        """The key of a table SQLMesh reads but does not build; default `<schema>/<table>`."""
-        return default_asset_key(table.schema, table.table)
+    def get_group_name(self, props: SQLMeshAssetProps) -> str | None:
+        """The asset group; default the model's schema, `sources` for an external table."""
+        return self._tag_override(props, "group") or default_group_name(props)
 
-    def get_external_asset_spec(
-        self, table: SQLMeshExternalTable, manifest: Manifest
-    ) -> dg.AssetSpec:
-        """The external asset of a table SQLMesh reads but never builds (group `sources`)."""
-        view_name = f"{table.schema}.{table.table}"
-        metadata: dict[str, Any] = {
-            METADATA_MODEL_NAME: table.name,
-            "dagster/table_name": view_name,
-        }
-        if self.settings.enable_column_schema and table.columns:
-            metadata["dagster/column_schema"] = column_schema(table.columns)
-        return dg.AssetSpec(
-            key=self.get_external_asset_key(table),
-            description=table.description
-            or f"`{view_name}`: read by SQLMesh models, built outside SQLMesh.",
-            group_name="sources",
-            kinds={"sqlmesh", manifest.engine},
-            metadata=metadata,
-        )
+    def get_description(self, props: SQLMeshAssetProps) -> str | None:
+        """The description; default the model's or external table's `description`."""
+        return default_description(props)
 
-    def get_group_name(self, model: SQLMeshModel) -> str | None:
-        """The asset group; default the model's schema."""
-        return self._tag_override(model, "group") or default_group_name(model)
-
-    def get_description(self, model: SQLMeshModel) -> str | None:
-        """The description; default the model's `description`."""
-        return default_description(model)
-
-    def get_owners(self, model: SQLMeshModel) -> list[str]:
+    def get_owners(self, props: SQLMeshAssetProps) -> list[str]:
         """The owners; default the model's `owner` (an email, or a team name as `team:<owner>`)."""
-        return default_owners(model)
+        return default_owners(props)
 
-    def get_tags(self, model: SQLMeshModel) -> Mapping[str, str]:
+    def get_tags(self, props: SQLMeshAssetProps) -> Mapping[str, str]:
         """Dagster tags; default one key-only tag per SQLMesh tag (`dagster:` tags excluded)."""
-        return default_tags(model)
+        return default_tags(props)
 
-    def get_kinds(self, model: SQLMeshModel, engine: str) -> set[str]:
+    def get_kinds(self, props: SQLMeshAssetProps) -> set[str]:
         """The kinds shown on the asset: `sqlmesh` and the engine (`duckdb`, `snowflake`…)."""
-        return {"sqlmesh", engine}
+        return {"sqlmesh", props.manifest.engine}
 
-    def get_metadata(
-        self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
-    ) -> dict[str, Any]:
+    def get_metadata(self, props: SQLMeshAssetProps) -> dict[str, Any]:
         """Definition-time metadata: tables, schema, kind, cron, grain, time column, file.
 
         The code reference links the model file on GitHub in a Dagster+ deployment, the local
-        file otherwise (see `code_references.py`).
+        file otherwise (see `code_references.py`). An external table gets its name and columns.
         """
-        metadata = default_metadata(model)
-        if self.settings.enable_column_schema and model.columns:
-            metadata["dagster/column_schema"] = column_schema(model.columns)
+        metadata = default_metadata(props)
+        if self.settings.enable_column_schema and props.columns:
+            metadata["dagster/column_schema"] = column_schema(props.columns)
+        model = props.model
+        if model is None:
+            return metadata
         if self.settings.enable_code_references and model.file_path:
             metadata["dagster/code_references"] = code_reference(
-                project_dir, model.file_path, manifest.repository
+                props.project_dir, model.file_path, props.manifest.repository
             )
         if self.settings.enable_row_count and model.kind not in _NO_ROW_COUNT_KINDS:
             metadata[METADATA_FETCH_ROW_COUNT] = True
         return metadata
 
-    def get_code_version(self, model: SQLMeshModel) -> str | None:
+    def get_code_version(self, props: SQLMeshAssetProps) -> str | None:
         """The code version: the snapshot version, which changes exactly when SQLMesh rebuilds."""
-        return model.snapshot_version or None
+        if props.model is None:
+            return None
+        return props.model.snapshot_version or None
 
-    def get_freshness_policy(self, model: SQLMeshModel) -> dg.FreshnessPolicy | None:
+    def get_freshness_policy(self, props: SQLMeshAssetProps) -> dg.FreshnessPolicy | None:
         """Late when the latest interval is missing a grace period after the model's cron.
 
-        None for seeds, EMBEDDED models, models with an `end`, and when
+        None for external tables, seeds, EMBEDDED models, models with an `end`, and when
         `freshness_grace_period` is None.
         """
         grace_period = self.settings.freshness_grace_period
         if grace_period is None:
             return None
-        return default_freshness_policy(model, grace_period)
+        return default_freshness_policy(props, grace_period)
 
-    def get_automation_condition(self, model: SQLMeshModel) -> dg.AutomationCondition[Any] | None:
+    def get_automation_condition(
+        self, props: SQLMeshAssetProps
+    ) -> dg.AutomationCondition[Any] | None:
         """A declarative automation condition; none by default (the due sensor runs due models)."""
-        choice = self._tag_override(model, "automation")
-        if choice == "on_cron":
-            return dg.AutomationCondition.on_cron(dagster_cron(model.cron))
+        choice = self._tag_override(props, "automation")
+        if choice == "on_cron" and props.model:
+            return dg.AutomationCondition.on_cron(dagster_cron(props.model.cron))
         if choice == "eager":
             return dg.AutomationCondition.eager()
         if choice:
             raise InvalidInputError(
-                f"Model `{model.view_name}` has tag `dagster:automation={choice}`: "
+                f"Model `{props.view_name}` has tag `dagster:automation={choice}`: "
                 "use on_cron or eager."
             )
         return None
 
-    def get_partitions_def(self, model: SQLMeshModel) -> dg.PartitionsDefinition | None:
+    def get_partitions_def(self, props: SQLMeshAssetProps) -> dg.PartitionsDefinition | None:
         """The partitions: one per SQLMesh interval for INCREMENTAL_BY_TIME_RANGE models.
 
         Return None to leave a model unpartitioned; a partitions definition other than a
-        time window is refused when the model runs (see `partitions.py`).
+        time window is refused when the model runs (see `partitions.py`). None for an external
+        table.
         """
-        return partitions_definition(model)
+        return partitions_definition(props.model) if props.model else None
 
-    def get_asset_spec(
-        self, model: SQLMeshModel, manifest: Manifest, project_dir: Path
-    ) -> dg.AssetSpec:
-        """Assembles the spec from the `get_<field>` methods (the spec builder adds deps)."""
+    def get_asset_spec(self, props: SQLMeshAssetProps) -> dg.AssetSpec:
+        """A model's spec, assembled from the `get_<field>` methods (the spec builder adds deps)."""
+        model = props.model
+        if model is None:
+            raise InvalidInputError(
+                f"`{props.view_name}` is an external table: its spec comes from "
+                "`get_external_asset_spec`."
+            )
+        fields = self._shared_fields(props)
+        fields["metadata"][METADATA_SNAPSHOT_IDENTIFIER] = model.snapshot_identifier
         return dg.AssetSpec(
-            key=self.get_asset_key(model),
-            group_name=self.get_group_name(model),
-            description=self.get_description(model),
-            owners=self.get_owners(model),
-            tags=self.get_tags(model),
-            kinds=self.get_kinds(model, manifest.engine),
-            metadata={
-                **self.get_metadata(model, manifest, project_dir),
-                METADATA_MODEL_NAME: model.name,
-                METADATA_SNAPSHOT_IDENTIFIER: model.snapshot_identifier,
-            },
-            code_version=self.get_code_version(model),
-            freshness_policy=self.get_freshness_policy(model),
-            automation_condition=self.get_automation_condition(model),
+            **fields,
+            code_version=self.get_code_version(props),
+            freshness_policy=self.get_freshness_policy(props),
+            automation_condition=self.get_automation_condition(props),
             # SQLMesh decides what is due: a model with nothing to do, or one that failed, yields no
             # materialization, and Dagster must not expect one.
             skippable=True,
         )
 
-    def _tag_override(self, model: SQLMeshModel, name: str) -> str | None:
+    def get_external_asset_spec(self, props: SQLMeshAssetProps) -> dg.AssetSpec:
+        """The spec of a table SQLMesh reads but never builds, from the same `get_<field>` methods.
+
+        The spec builder shows it as an external asset: never materialized here.
+        """
+        if not props.is_external:
+            raise InvalidInputError(
+                f"`{props.view_name}` is a SQLMesh model: its spec comes from `get_asset_spec`."
+            )
+        return dg.AssetSpec(**self._shared_fields(props))
+
+    def _shared_fields(self, props: SQLMeshAssetProps) -> dict[str, Any]:
+        """The spec fields of models and external tables alike."""
+        return {
+            "key": self.get_asset_key(props),
+            "group_name": self.get_group_name(props),
+            "description": self.get_description(props),
+            "owners": self.get_owners(props),
+            "tags": self.get_tags(props),
+            "kinds": self.get_kinds(props),
+            "metadata": {**self.get_metadata(props), METADATA_MODEL_NAME: props.name},
+        }
+
+    def _tag_override(self, props: SQLMeshAssetProps, name: str) -> str | None:
         if not self.settings.enable_tag_overrides:
             return None
-        return tag_overrides(model).get(name)
+        return tag_overrides(props).get(name)
 
 
-def default_asset_key(schema: str, table: str) -> dg.AssetKey:
+def default_asset_key(props: SQLMeshAssetProps) -> dg.AssetKey:
     """`<schema>/<table>`, the default key of models and external tables."""
-    return dg.AssetKey([schema, table])
+    return dg.AssetKey([props.schema, props.table])
 
 
-def default_group_name(model: SQLMeshModel) -> str:
-    """The model's schema, made a valid group name."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", model.schema)
+def default_group_name(props: SQLMeshAssetProps) -> str:
+    """The model's schema, made a valid group name; `sources` for an external table."""
+    if props.is_external:
+        return EXTERNAL_GROUP_NAME
+    return re.sub(r"[^A-Za-z0-9_]", "_", props.schema)
 
 
-def default_description(model: SQLMeshModel) -> str | None:
-    """The model's description."""
-    return model.description
+def default_description(props: SQLMeshAssetProps) -> str | None:
+    """The description; an external table without one is described as such."""
+    if props.is_external:
+        return (
+            props.description
+            or f"`{props.view_name}`: read by SQLMesh models, built outside SQLMesh."
+        )
+    return props.description
 
 
-def default_owners(model: SQLMeshModel) -> list[str]:
+def default_owners(props: SQLMeshAssetProps) -> list[str]:
     """The model's owner as a Dagster owner (email, or `team:<name>`)."""
-    if not model.owner:
+    if not props.owner:
         return []
-    owner = model.owner.strip()
+    owner = props.owner.strip()
     if "@" in owner:
         return [owner]
     return [f"team:{re.sub(r'[^A-Za-z0-9_-]', '_', owner)}"]
 
 
-def default_tags(model: SQLMeshModel) -> dict[str, str]:
+def default_tags(props: SQLMeshAssetProps) -> dict[str, str]:
     """One key-only Dagster tag per SQLMesh tag (`dagster:` override tags are not copied)."""
     tags = {}
-    for tag in model.tags:
+    for tag in props.tags:
         if tag.startswith(TAG_OVERRIDE_PREFIX):
             continue
         key = _TAG_KEY_UNSAFE.sub("_", tag)[:63]
@@ -280,14 +373,15 @@ def default_tags(model: SQLMeshModel) -> dict[str, str]:
     return tags
 
 
-def default_metadata(model: SQLMeshModel) -> dict[str, Any]:
-    """Definition-time metadata that needs no Dagster objects."""
-    metadata: dict[str, Any] = {
-        "dagster/table_name": model.view_name,
-        METADATA_KIND: model.kind,
-        METADATA_CRON: model.cron,
-        METADATA_DIALECT: model.dialect,
-    }
+def default_metadata(props: SQLMeshAssetProps) -> dict[str, Any]:
+    """Definition-time metadata that needs no Dagster objects (an external table: its name)."""
+    metadata: dict[str, Any] = {"dagster/table_name": props.view_name}
+    model = props.model
+    if model is None:
+        return metadata
+    metadata.update(
+        {METADATA_KIND: model.kind, METADATA_CRON: model.cron, METADATA_DIALECT: model.dialect}
+    )
     optional = {
         METADATA_PHYSICAL_TABLE: model.physical_table,
         METADATA_GRAIN: ", ".join(model.grains) if model.grains else None,
@@ -300,10 +394,11 @@ def default_metadata(model: SQLMeshModel) -> dict[str, Any]:
 
 
 def default_freshness_policy(
-    model: SQLMeshModel, grace_period: timedelta
+    props: SQLMeshAssetProps, grace_period: timedelta
 ) -> dg.FreshnessPolicy | None:
     """The freshness policy from the model's cron, interval unit and `cron_tz`."""
-    if model.kind in _NO_FRESHNESS_KINDS or model.end:
+    model = props.model
+    if model is None or model.kind in _NO_FRESHNESS_KINDS or model.end:
         return None  # no new intervals to be late for
     return cron_freshness_policy(
         dagster_cron(model.cron), model.interval_unit, grace_period, model.cron_tz
@@ -320,10 +415,10 @@ def column_schema(columns: tuple[Any, ...]) -> dg.TableSchema:
     )
 
 
-def tag_overrides(model: SQLMeshModel) -> dict[str, str]:
+def tag_overrides(props: SQLMeshAssetProps) -> dict[str, str]:
     """The `dagster:<name>=<value>` tags of a model, as a mapping."""
     overrides = {}
-    for tag in model.tags:
+    for tag in props.tags:
         if tag.startswith(TAG_OVERRIDE_PREFIX) and "=" in tag:
             name, _, value = tag[len(TAG_OVERRIDE_PREFIX) :].partition("=")
             overrides[name.strip()] = value.strip()
