@@ -1,8 +1,8 @@
-"""Translating SQLMesh models into Dagster asset fields.
+"""Translating SQLMesh models and external tables into Dagster asset fields.
 
 Subclass :class:`SQLMeshTranslator` and override one `get_<field>` method to change one field of
-every asset; each default lives in a pure function below so an override can call it and adjust the
-result.
+every asset; each method takes one :class:`SQLMeshAssetProps` (a model or an external table), and
+each default lives in a pure function below so an override can call it and adjust the result.
 
 Without code, a model can override some defaults with `dagster:` tags in its `MODEL (...)` block:
 
