@@ -1,4 +1,4 @@
-"""The data diff on real SQLMesh and DuckDB: an indirect breaking change and a removed model.
+"""The data diff on real SQLMesh and DuckDB: every change category, a removed model, the backfill.
 
 The sample project is applied to prod (with its backfill), changed, and applied to `pr_1`; the
 numbers are checked against the prod tables. (`scripts/ci/pr-diff.sh`, a changed filter, a new
@@ -6,6 +6,8 @@ model and a model without a grain are tested through the script by the template'
 """
 
 from __future__ import annotations
+
+import datetime
 
 import pytest
 
@@ -61,3 +63,102 @@ def test_an_environment_never_applied_is_named(applied_sample: SampleProject) ->
             collect_data_diff(context, "pr_9", sample_rows=0)
     finally:
         context.close()
+
+
+# A new daily model: the prod apply must fill the days the pull request's environment left out.
+DAILY_CUSTOMERS = """MODEL (
+  name marts.daily_customers,
+  kind INCREMENTAL_BY_TIME_RANGE (
+    time_column order_date
+  ),
+  end '2024-03-31',
+  owner 'analytics',
+  description 'Customers who ordered, per day.',
+  grain order_date,
+  audits (unique_values(columns := order_date))
+);
+
+SELECT
+  order_date, /* Day the orders were placed. */
+  COUNT(DISTINCT customer_id) AS customer_count /* Customers who ordered that day. */
+FROM marts.orders
+WHERE
+  order_date BETWEEN @start_date AND @end_date
+GROUP BY
+  order_date
+"""
+
+
+def test_non_breaking_forward_only_and_the_prod_backfill(sample: SampleProject) -> None:
+    """A pull request environment built from March only (`sqlmesh plan pr_1 --start 2024-03-01`,
+    a usual way to keep previews cheap): the report must not call prod's older rows removed, and
+    must count what the merge will compute."""
+    sample.plan(skip_backfill=False)
+    (customers,) = sample.query("SELECT count(*) FROM marts.customers")[0]
+    march = "FROM marts.daily_revenue WHERE revenue_date >= DATE '2024-03-01'"
+    (march_days, first_day, last_day) = sample.query(
+        f"SELECT count(*), min(revenue_date), max(revenue_date) {march}"
+    )[0]
+    marts = sample.models_dir / "marts"
+    model = marts / "customers.sql"
+    model.write_text(
+        model.read_text().replace(
+            "  customers.email, /* E-mail address, lower-cased. */\n",
+            "  customers.email, /* E-mail address, lower-cased. */\n"
+            "  customers.email LIKE '%.com' AS has_com_email, /* Ends in .com. */\n",
+        )
+    )
+    model = marts / "daily_revenue.sql"
+    text = model.read_text().replace(
+        "    time_column revenue_date\n", "    time_column revenue_date,\n    forward_only TRUE\n"
+    )
+    model.write_text(text.replace("COUNT(*) AS order_count,", "COUNT(*) + 1 AS order_count,"))
+    (marts / "daily_customers.sql").write_text(DAILY_CUSTOMERS)
+    context = open_context(sample.project)
+    try:
+        context.plan(
+            "pr_1",
+            auto_apply=True,
+            no_prompts=True,
+            skip_tests=True,
+            include_unmodified=True,
+            start="2024-03-01",
+        )
+        report = collect_data_diff(context, "pr_1", sample_rows=3)
+    finally:
+        context.close()
+
+    by_name = {model.name: model for model in report.models}
+    assert set(by_name) == {"marts.customers", "marts.daily_revenue", "marts.daily_customers"}
+
+    added = by_name["marts.customers"]
+    assert added.change == "non-breaking" and added.destructive_columns == ()
+    assert [(c.name, c.kind, c.pull_request_type) for c in added.schema_changes] == [
+        ("has_com_email", "added", "BOOLEAN")
+    ]
+    assert (added.prod_rows, added.pull_request_rows, added.rows_changed) == (
+        customers,
+        customers,
+        0,
+    )
+    assert added.backfill.rebuilds_table and added.backfill.intervals > 0, "FULL: one rebuild"
+
+    forward = by_name["marts.daily_revenue"]
+    assert forward.change == "forward-only"
+    assert forward.compared_range == f"`revenue_date` {first_day} to {last_day}"
+    assert (forward.prod_rows, forward.pull_request_rows) == (march_days, march_days)
+    assert (forward.rows_only_in_prod, forward.rows_only_in_pull_request) == (0, 0), (
+        "rows before the preview are not changed by the merge"
+    )
+    assert forward.rows_changed == march_days
+    assert forward.differing_columns == (("order_count", march_days),)
+    assert forward.backfill.intervals == 0
+    assert forward.changed_sample is not None
+    assert forward.changed_sample.rows[0][0] == str(first_day), "a DATE is shown as a date"
+
+    new = by_name["marts.daily_customers"]
+    assert new.change == "new" and new.prod_rows is None
+    january_and_february = (datetime.date(2024, 3, 1) - datetime.date(2024, 1, 1)).days
+    assert new.backfill.intervals == january_and_february
+    assert new.backfill.dates == "2024-01-01 - 2024-02-29"
+    assert not new.backfill.rebuilds_table

@@ -6,7 +6,10 @@ tests (tests/test_pr_diff.py there).
 
 from __future__ import annotations
 
+import dataclasses
+
 from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff import (
+    Backfill,
     ColumnChange,
     DataDiffReport,
     ModelDiff,
@@ -24,7 +27,7 @@ def changed_model(index: int, changed_rows: int) -> ModelDiff:
     return ModelDiff(
         name=f"marts.model_{index:04d}",
         change="breaking",
-        backfill_intervals=3,
+        backfill=Backfill(intervals=3, dates="2024-01-01 - 2024-01-03", rebuilds_table=False),
         prod_rows=1_000,
         pull_request_rows=1_000,
         grain=("id",),
@@ -68,7 +71,9 @@ def test_one_model_in_full() -> None:
     assert "| `marts.model_0001` | breaking | 1,000 → 1,000 | 0 | 0 | 7 | 1 added | 3 |" in markdown
     assert "7 of 10,000 changed" in markdown and "`amount` 7" in markdown
     assert "column `note` added (TEXT)" in markdown
-    assert "Prod backfill: 3 interval(s)" in markdown
+    assert "Prod backfill: 3 interval(s) when the merge is applied (2024-01-01 - 2024-01-03)." in (
+        markdown
+    )
     assert "| 0 | 1.00 | 2.00 \\| x |" in markdown, "a `|` in a value must not break the table"
     assert "Also changed, without changing data: `marts.orders` (metadata only)." in markdown
     assert "smaller change" not in markdown
@@ -79,3 +84,16 @@ def test_no_change() -> None:
 
     assert "No model changes data in `pr_7`." in markdown
     assert "|" not in markdown
+
+
+def test_a_full_model_is_rebuilt_not_backfilled_interval_by_interval() -> None:
+    backfill = Backfill(intervals=1066, dates="2024-01-01 - 2026-11-30", rebuilds_table=True)
+    model = dataclasses.replace(changed_model(1, changed_rows=7), backfill=backfill)
+
+    markdown = render_markdown(DataDiffReport(environment="pr_7", models=(model,)))
+
+    assert "| 1 added | full rebuild |" in markdown
+    assert "rebuilds the whole table in one query (missing intervals 2024-01-01 - 2026-11-30)" in (
+        markdown
+    )
+    assert "1066" not in markdown and "1,066" not in markdown

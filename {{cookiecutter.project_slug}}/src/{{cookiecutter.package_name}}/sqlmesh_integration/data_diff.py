@@ -5,7 +5,9 @@ a plan of the checked-out project against `prod` (built, never applied) gives ea
 category, whether the change drops columns, and the intervals the prod apply will backfill. For
 every model that changes data (directly, or as an indirect breaking change) SQLMesh's table diff
 (`Context.table_diff`) compares the model's view in `prod` with its view in the pull request's
-environment on the model's grain or unique key. The Markdown lives in `data_diff_markdown.py`.
+environment on the model's grain or unique key; a forward-only change, which leaves prod's rows
+alone, is compared within the time range of the pull request's preview only. The Markdown lives in
+`data_diff_markdown.py`.
 
 Imported by the CLI only (it imports SQLMesh).
 """
@@ -13,6 +15,7 @@ Imported by the CLI only (it imports SQLMesh).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import typing as t
 from collections import defaultdict
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 from sqlmesh.core.environment import Environment
 from sqlmesh.core.snapshot import Snapshot, SnapshotChangeCategory, SnapshotTableInfo
+from sqlmesh.core.snapshot.definition import format_intervals, merge_intervals
 from sqlmesh.core.table_diff import SchemaDiff
 
 from .errors import EnvironmentNotFoundError
@@ -66,6 +70,22 @@ class ColumnChange:
 
 
 @dataclass(frozen=True)
+class Backfill:
+    """What the prod apply computes for one model: its missing intervals, as SQLMesh plans them.
+
+    A model that is rebuilt whole (FULL, VIEW, SEED) computes all its missing intervals in one
+    query, so its interval count says little: `rebuilds_table` tells the two apart.
+    """
+
+    intervals: int
+    dates: str
+    rebuilds_table: bool
+
+
+NO_BACKFILL = Backfill(intervals=0, dates="", rebuilds_table=False)
+
+
+@dataclass(frozen=True)
 class Sample:
     """A few rows of a diff, as text: column headers and rows of cell values."""
 
@@ -78,12 +98,13 @@ class ModelDiff:
     """What the pull request changes in one model, with the plan's view of the change.
 
     Row numbers are None when they were not computed (a new model has no prod rows; a model
-    without a grain gets counts only); `notes` says why.
+    without a grain gets counts only); `notes` says why. `compared_range` names the time range
+    the rows were compared in, when not the whole table (a forward-only change's preview).
     """
 
     name: str
     change: str
-    backfill_intervals: int
+    backfill: Backfill = NO_BACKFILL
     prod_rows: int | None = None
     pull_request_rows: int | None = None
     grain: tuple[str, ...] = ()
@@ -96,6 +117,7 @@ class ModelDiff:
     changed_sample: Sample | None = None
     only_in_prod_keys: tuple[str, ...] = ()
     only_in_pull_request_keys: tuple[str, ...] = ()
+    compared_range: str = ""
     notes: tuple[str, ...] = ()
 
     @property
@@ -142,7 +164,7 @@ def collect_data_diff(context: Context, environment: str, *, sample_rows: int) -
         raise EnvironmentNotFoundError(environment, f"bash scripts/ci/plan-apply.sh {environment}")
     prod_environment = state.get_environment(PROD_ENVIRONMENT)
     plan = context.plan_builder(PROD_ENVIRONMENT, skip_tests=True, skip_linter=True).build()
-    backfill = _backfill_intervals(plan)
+    backfill = _backfill(plan)
     pull_request_tables = {s.name: s for s in pull_request_environment.snapshots}
     prod_tables = {s.name: s for s in prod_environment.snapshots} if prod_environment else {}
     notes = []
@@ -165,7 +187,7 @@ def collect_data_diff(context: Context, environment: str, *, sample_rows: int) -
                 ModelDiff(
                     name=snapshot.model.name,
                     change=change,
-                    backfill_intervals=backfill.get(snapshot.name, 0),
+                    backfill=backfill.get(snapshot.name, NO_BACKFILL),
                     notes=(
                         f"`{environment}` holds another version of this model than the "
                         f"checked-out code: run `bash scripts/ci/plan-apply.sh {environment}` "
@@ -180,7 +202,7 @@ def collect_data_diff(context: Context, environment: str, *, sample_rows: int) -
                 change=change,
                 prod_table=prod_tables.get(snapshot.name),
                 pull_request_table=pull_request_table,
-                backfill_intervals=backfill.get(snapshot.name, 0),
+                backfill=backfill.get(snapshot.name, NO_BACKFILL),
             )
         )
     for removed in plan.context_diff.removed_snapshots.values():
@@ -224,11 +246,25 @@ def _changes_data(plan: Plan, snapshot: Snapshot) -> bool:
     )
 
 
-def _backfill_intervals(plan: Plan) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
+def _backfill(plan: Plan) -> dict[str, Backfill]:
+    """Per snapshot name, the intervals the prod apply fills (SQLMesh's own date format)."""
+    intervals: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    units = {}
+    rebuilds = {}
     for missing in plan.missing_intervals:
-        counts[missing.snapshot_id.name] += len(missing.intervals)
-    return counts
+        snapshot = plan.context_diff.snapshots[missing.snapshot_id]
+        intervals[snapshot.name] += missing.intervals
+        units[snapshot.name] = snapshot.node.interval_unit
+        kind = snapshot.model.kind if snapshot.is_model else None
+        rebuilds[snapshot.name] = bool(kind and (kind.is_full or kind.is_view or kind.is_seed))
+    return {
+        name: Backfill(
+            intervals=len(found),
+            dates=format_intervals(merge_intervals(found), units[name]),
+            rebuilds_table=rebuilds[name],
+        )
+        for name, found in intervals.items()
+    }
 
 
 class _Differ:
@@ -254,10 +290,10 @@ class _Differ:
         change: str,
         prod_table: SnapshotTableInfo | None,
         pull_request_table: SnapshotTableInfo,
-        backfill_intervals: int,
+        backfill: Backfill,
     ) -> ModelDiff:
         model = snapshot.model
-        base = ModelDiff(name=model.name, change=change, backfill_intervals=backfill_intervals)
+        base = ModelDiff(name=model.name, change=change, backfill=backfill)
         target = self._view(pull_request_table, self.pull_request)
         try:
             if prod_table is None or self.prod is None:
@@ -267,16 +303,56 @@ class _Differ:
                     notes=("New in this pull request: row counts only.",),
                 )
             source = self._view(prod_table, self.prod)
+            where = None
+            if change == "forward-only":
+                base, where = self._preview_range(base, snapshot, target)
             grain = list(model.on)
             if not grain:
                 return self._counts_and_schema(base, source, target, model.name)
-            return self._row_diff(base, source, target, grain)
+            return self._row_diff(base, source, target, grain, where)
         except Exception as error:  # one model's failure must not hide the others' diffs
             return _replace(base, notes=(f"The diff failed: {_first_line(error)}",))
 
+    def _preview_range(
+        self, base: ModelDiff, snapshot: Snapshot, target: str
+    ) -> tuple[ModelDiff, exp.Expr | None]:
+        """A forward-only change leaves prod's rows alone: compare only the preview's time range.
+
+        The pull request's table of a forward-only change is a preview that SQLMesh computed in
+        a table of its own, often for recent intervals only. Rows of prod outside that range are
+        not changed by the merge, so they must not count as rows the pull request removes.
+        """
+        note = (
+            f"Forward-only: the merge keeps the rows prod has; only intervals computed after it "
+            f"use the new code. `{self.pull_request.name}` holds a preview of the new code's rows."
+        )
+        time_column = snapshot.model.time_column
+        if time_column is None:
+            return _replace(base, notes=(*base.notes, note)), None
+        column = time_column.column.copy()
+        row = self.adapter.fetchone(
+            exp.select(exp.func("MIN", column.copy()), exp.func("MAX", column.copy())).from_(
+                exp.to_table(target, dialect=self.adapter.dialect)
+            )
+        )
+        if not row or row[0] is None:
+            return _replace(base, notes=(*base.notes, f"{note} The preview is empty.")), None
+        low, high = row
+        where = exp.Between(this=column, low=exp.convert(low), high=exp.convert(high))
+        label = column.name or column.sql(dialect=self.adapter.dialect)
+        compared = f"`{label}` {_cell(low)} to {_cell(high)}"
+        return (
+            _replace(
+                base,
+                compared_range=compared,
+                notes=(*base.notes, f"{note} Rows are compared within its range only."),
+            ),
+            where,
+        )
+
     def removed(self, table: SnapshotTableInfo) -> ModelDiff:
         name = table.name
-        base = ModelDiff(name=_short_name(name), change="removed", backfill_intervals=0)
+        base = ModelDiff(name=_short_name(name), change="removed")
         if self.prod is None:
             return base
         try:
@@ -309,18 +385,24 @@ class _Differ:
         )
 
     def _row_diff(
-        self, base: ModelDiff, source: str, target: str, grain: Sequence[str]
+        self,
+        base: ModelDiff,
+        source: str,
+        target: str,
+        grain: Sequence[str],
+        where: exp.Expr | None = None,
     ) -> ModelDiff:
         (table_diff,) = self.context.table_diff(
             source,
             target,
             on=list(grain),
+            where=where,
             show=False,
             limit=max(self.sample_rows, 1),
         )
         schema = _schema_changes(table_diff.schema_diff())
         rows = table_diff.row_diff()
-        notes = list(_grain_notes(rows, grain))
+        notes = [*base.notes, *_grain_notes(rows, grain)]
         if any(change.kind == "retyped" for change in schema):
             notes.append("Columns whose type changed are not compared value by value.")
         differing = _differing_columns(rows, grain)
@@ -450,6 +532,10 @@ def _first(row: t.Any, names: Sequence[str]) -> t.Any:
 def _cell(value: t.Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "NULL"
+    if isinstance(value, datetime.datetime) and value == datetime.datetime.combine(
+        value.date(), datetime.time(), value.tzinfo
+    ):
+        value = value.date()  # a DATE column read through pandas: no ` 00:00:00`
     text = " ".join(str(value).split())
     if len(text) > _MAX_VALUE_LENGTH:
         text = text[: _MAX_VALUE_LENGTH - 1] + "…"

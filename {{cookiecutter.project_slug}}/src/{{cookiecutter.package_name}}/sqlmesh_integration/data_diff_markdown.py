@@ -106,7 +106,7 @@ def _overview(report: DataDiffReport) -> list[str]:
             f"| `{model.name}` | {change} | {_number(model.prod_rows)} → "
             f"{_number(model.pull_request_rows)} | {_number(model.rows_only_in_prod)} | "
             f"{_number(model.rows_only_in_pull_request)} | {_number(model.rows_changed)} | "
-            f"{_schema_summary(model)} | {model.backfill_intervals} |"
+            f"{_schema_summary(model)} | {_backfill_cell(model)} |"
         )
     return header + rows
 
@@ -119,8 +119,9 @@ def _section(model: ModelDiff, environment: str, sample_switch: str) -> str:
             f"- ⚠️ **Destructive**: removes or retypes {columns}; queries and dashboards reading "
             "them from prod break after the merge."
         )
+    within = f" (within {model.compared_range})" if model.compared_range else ""
     lines.append(
-        f"- Rows: {_number(model.prod_rows)} in prod, "
+        f"- Rows{within}: {_number(model.prod_rows)} in prod, "
         f"{_number(model.pull_request_rows)} in `{environment}`."
     )
     if model.rows_compared is not None:
@@ -149,15 +150,30 @@ def _section(model: ModelDiff, environment: str, sample_switch: str) -> str:
     return "\n".join(lines + samples) + "\n"
 
 
+def _backfill_cell(model: ModelDiff) -> str:
+    if model.backfill.rebuilds_table:
+        return "full rebuild"
+    return str(model.backfill.intervals)
+
+
 def _backfill_line(model: ModelDiff, environment: str) -> str:
+    backfill = model.backfill
     if model.change == "removed":
         return "- Prod backfill: none (the model is removed)."
-    if model.backfill_intervals == 0:
+    if backfill.intervals == 0:
         return (
             f"- Prod backfill: none; the merge reuses the tables `{environment}` computed "
             "(or the model has no interval due)."
         )
-    return f"- Prod backfill: {model.backfill_intervals} interval(s) when the merge is applied."
+    if backfill.rebuilds_table:
+        return (
+            f"- Prod backfill: the merge rebuilds the whole table in one query (missing "
+            f"intervals {backfill.dates})."
+        )
+    return (
+        f"- Prod backfill: {backfill.intervals:,} interval(s) when the merge is applied "
+        f"({backfill.dates})."
+    )
 
 
 def _samples(model: ModelDiff, environment: str, sample_switch: str) -> list[str]:
