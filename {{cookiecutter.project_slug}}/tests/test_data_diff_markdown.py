@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_markdown import (
+    COMMENT_MAX_CHARACTERS,
+    render_markdown,
+)
+from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_report import (
     Backfill,
     ColumnChange,
     DataDiffReport,
     ModelDiff,
     Sample,
-)
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_markdown import (
-    COMMENT_MAX_CHARACTERS,
-    render_markdown,
 )
 
 GITHUB_COMMENT_LIMIT = 65_536

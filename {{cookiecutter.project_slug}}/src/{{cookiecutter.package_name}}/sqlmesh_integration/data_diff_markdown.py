@@ -1,4 +1,4 @@
-"""The Markdown of a pull request's data diff (see `data_diff.py`), within a size budget.
+"""The Markdown of a pull request's data diff (`data_diff_report.py`), within a size budget.
 
 GitHub refuses a pull request comment longer than 65,536 characters. The report opens with one
 table row per model, biggest change first, then a section per model as long as the budget lasts;
@@ -6,7 +6,7 @@ the models that do not fit are summarised in one line. The job summary gets the 
 larger budget.
 
 Example:
-    >>> from .data_diff import DataDiffReport
+    >>> from .data_diff_report import DataDiffReport
     >>> print(render_markdown(DataDiffReport(environment="pr_7", models=())).splitlines()[0])
     ## Data diff: `prod` → `pr_7`
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .data_diff import DataDiffReport, ModelDiff, Sample
+from .data_diff_report import DataDiffReport, ModelDiff, Sample
 
 # GitHub's limit for a comment body, less room for the marker the workflow adds.
 COMMENT_MAX_CHARACTERS = 65_536 - 1_536
