@@ -193,6 +193,49 @@ def test_pr_diff_needs_the_environment_applied(project_copy: Project) -> None:
     assert "bash scripts/ci/plan-apply.sh pr_404" in result.stderr
 
 
+# A build state as `dg plus deploy start` writes it for a branch deployment (dagster-cloud's own
+# model), with the name `deploy finish` gives the branch deployment.
+WRITE_BUILD_STATE = """
+import sys
+from dagster_cloud_cli.commands.ci.state import BuildMetadata, FileStore, LocationState
+
+FileStore(statedir=sys.argv[1]).save(
+    LocationState(
+        url="https://acme.dagster.cloud",
+        deployment_name="7f3e2a1c",
+        location_file="dagster_cloud.yaml",
+        location_name="acme-data-platform",
+        is_branch_deployment=True,
+        build=BuildMetadata(git_url=None, commit_hash="abc123", build_config=None),
+        status_url=None,
+    )
+)
+"""
+
+
+@pytest.mark.slow
+def test_branch_deployment_url_from_the_build_state(project_copy: Project, tmp_path: Path) -> None:
+    """The comment's link: dagster-deploy.sh writes it to the step output from the build state."""
+    statedir = tmp_path / "build-state"
+    statedir.mkdir()
+    script = tmp_path / "write_state.py"
+    script.write_text(WRITE_BUILD_STATE)
+    project_copy.run(["uv", "run", "--frozen", "python", str(script), str(statedir)])
+
+    result = project_copy.run(
+        "bash scripts/ci/branch-deployment-url.sh", env={"DAGSTER_BUILD_STATEDIR": str(statedir)}
+    )
+    assert result.stdout.strip() == "https://acme.dagster.cloud/7f3e2a1c"
+
+    deploy = (project_copy.path / "scripts" / "ci" / "dagster-deploy.sh").read_text()
+    assert 'echo "deployment_url=$(bash scripts/ci/branch-deployment-url.sh)"' in deploy
+
+    unset = project_copy.run(
+        "bash scripts/ci/branch-deployment-url.sh", env={"DAGSTER_BUILD_STATEDIR": ""}, check=False
+    )
+    assert unset.returncode == 1 and "Set DAGSTER_BUILD_STATEDIR" in unset.stderr
+
+
 # The fake `gh`: `api` calls on a comment store (a JSON file), as GitHub's REST API answers them.
 FAKE_GH = r"""#!/usr/bin/env python3
 import json, os, sys

@@ -336,6 +336,13 @@ def test_data_diff_comment_is_least_privilege(default_project: Path) -> None:
     diff_step = next(s for s in diff["steps"] if "pr-diff.sh" in s.get("run", ""))
     assert "steps.deploy.outputs.deployment_url" in str(diff_step["env"])
 
+    # A fork's pull request: the checks job (no secret) says in its job summary why there is no
+    # diff; nothing else runs for it.
+    fork = "github.event.pull_request.head.repo.full_name != github.repository"
+    (notice,) = [step for step in jobs["checks"]["steps"] if step.get("if") == fork]
+    assert 'GITHUB_STEP_SUMMARY' in notice["run"] and "No data diff" in notice["run"]
+    assert "environment" not in jobs["checks"] and "secrets." not in yaml.safe_dump(jobs["checks"])
+
 
 def test_workflow_scripts_exist_and_are_executable(variant: Path) -> None:
     for name in WORKFLOWS:

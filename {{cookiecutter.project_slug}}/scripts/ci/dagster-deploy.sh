@@ -6,8 +6,9 @@
 #
 # Needs DAGSTER_CLOUD_ORGANIZATION and DAGSTER_CLOUD_API_TOKEN; in GitHub Actions also the GITHUB_*
 # variables the runner sets (commit, repository, run). A branch deployment's address goes to the
-# step output `deployment_url` (GITHUB_OUTPUT): the pull request's data diff comment links it
-# (pr-diff.sh, pr-comment.sh), so this step needs no write access to the pull request.
+# step output `deployment_url` (GITHUB_OUTPUT, from branch-deployment-url.sh): the pull request's
+# data diff comment links it (pr-diff.sh, pr-comment.sh), so this step needs no write access to
+# the pull request.
 {%- if cookiecutter.dagster_plus_deployment == "hybrid" %}
 # Hybrid: DAGSTER_IMAGE_REGISTRY (the image repository, without a tag) and, for `docker login`,
 # DAGSTER_IMAGE_REGISTRY_USERNAME / DAGSTER_IMAGE_REGISTRY_PASSWORD unless the runner is logged in.
@@ -81,13 +82,6 @@ log "dg plus deploy finish"
 uv run --frozen dg plus deploy finish
 
 if [[ "${deployment_type}" == "branch" && -n "${GITHUB_OUTPUT:-}" ]]; then
-    # `ci status` prints one JSON object per code location: its Dagster+ URL and deployment name.
-    url="$(uv run --frozen dagster-cloud ci status --output-format json | uv run --frozen python -c '
-import json, sys
-locations = [json.loads(line) for line in sys.stdin if line.lstrip().startswith("{")]
-if locations:
-    print(locations[0]["url"].rstrip("/") + "/" + locations[0]["deployment_name"])
-')"
-    echo "deployment_url=${url}" >>"${GITHUB_OUTPUT}"
+    echo "deployment_url=$(bash scripts/ci/branch-deployment-url.sh)" >>"${GITHUB_OUTPUT}"
 fi
 uv run --frozen dagster-cloud ci status --output-format markdown >>"${SUMMARY_FILE}"
