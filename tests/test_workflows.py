@@ -340,7 +340,7 @@ def test_data_diff_comment_is_least_privilege(default_project: Path) -> None:
     # diff; nothing else runs for it.
     fork = "github.event.pull_request.head.repo.full_name != github.repository"
     (notice,) = [step for step in jobs["checks"]["steps"] if step.get("if") == fork]
-    assert 'GITHUB_STEP_SUMMARY' in notice["run"] and "No data diff" in notice["run"]
+    assert "GITHUB_STEP_SUMMARY" in notice["run"] and "No data diff" in notice["run"]
     assert "environment" not in jobs["checks"] and "secrets." not in yaml.safe_dump(jobs["checks"])
 
 
