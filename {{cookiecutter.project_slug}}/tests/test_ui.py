@@ -6,7 +6,8 @@ It materializes every model into that Dagster instance, starts `uv run dg dev` t
 webserver, the daemon and the code location: the component of `defs/sqlmesh/defs.yaml`, its state
 refreshed as `dg dev` loads it) and reads what the UI reads: column lineage, checks, freshness
 policy, owners, kinds, and the row count on the latest materialization, compared with the table in
-DuckDB; the external source is an external asset with its audit as a check.
+DuckDB; the external source is an external asset with its audit as a check; and after the full run
+no asset is Unsynced.
 """
 
 from __future__ import annotations
@@ -67,6 +68,19 @@ query Asset($path: [String!]!) {
         metadataEntries { label ... on IntMetadataEntry { intRepr } }
       }
     }
+  }
+}
+"""
+
+
+# What the UI's Unsynced label is computed from (Dagster's stale status).
+SYNC_QUERY = """
+query Sync {
+  assetNodes {
+    assetKey { path }
+    isMaterializable
+    staleStatus
+    staleCauses { reason }
   }
 }
 """
@@ -183,6 +197,18 @@ def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
     assert [check["name"] for check in rates["assetChecksOrError"]["checks"]] == ["not_null"]
     staging_rates = column_lineage(asset_node(url, ["staging", "stg_exchange_rates"]))
     assert staging_rates["usd_per_unit"] == [("raw/exchange_rates", "usd_per_unit")]
+
+    # The run that built everything leaves nothing Unsynced: a materialization logged as an event
+    # carries its parents' data versions, as Dagster writes them on outputs.
+    nodes = graphql(url, SYNC_QUERY, {})["assetNodes"]
+    nodes = [node for node in nodes if node["isMaterializable"]]
+    assert len(nodes) == 10
+    unsynced = {
+        "/".join(node["assetKey"]["path"]): node["staleCauses"]
+        for node in nodes
+        if node["staleStatus"] != "FRESH"
+    }
+    assert unsynced == {}
 
 
 def asset_node(url: str, path: list[str]) -> dict[str, Any]:

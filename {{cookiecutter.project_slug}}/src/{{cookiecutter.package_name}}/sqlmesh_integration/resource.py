@@ -27,7 +27,14 @@ from .metadata import (
 )
 from .project import SQLMeshProject, environment_from_env
 from .restatement import requested_restatement
-from .targets import CheckTarget, ModelTarget, Selection, data_version_tags, display_name
+from .targets import (
+    CheckTarget,
+    ModelTarget,
+    ParentVersions,
+    Selection,
+    data_version_tags,
+    display_name,
+)
 
 # Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
 # reads column lineage from the latest materialization, as dagster-dbt emits it.
@@ -184,6 +191,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             )
         selected_checks = set(context.selected_asset_check_keys)
         selected_assets = set(context.selected_asset_keys)
+        parent_versions = ParentVersions(context.instance, context.assets_def.keys)
         # A run without a partition range over partitioned assets: Dagster 1.13 resolves the
         # partitions of a step output's or check's partitioned parents from the run's partition
         # range, which this run has none of, so results are logged as events, never outputs.
@@ -203,7 +211,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             elif isinstance(event, dg.MaterializeResult) and (
                 as_events or event.asset_key not in selected_assets
             ):
-                yield _as_materialization(event, context)  # or cascaded to
+                yield _as_materialization(event, context, parent_versions)  # or cascaded to
             elif isinstance(event, dg.AssetCheckResult) and (
                 as_events or not _is_selected(event, selected_checks)
             ):
@@ -369,13 +377,17 @@ def _is_selected(result: dg.AssetCheckResult, selected: set[dg.AssetCheckKey]) -
 
 
 def _as_materialization(
-    result: dg.MaterializeResult[Any], context: dg.AssetExecutionContext
+    result: dg.MaterializeResult[Any],
+    context: dg.AssetExecutionContext,
+    parent_versions: ParentVersions,
 ) -> dg.AssetMaterialization:
+    """A result as an event, with the version and provenance tags Dagster gives an output."""
     assert result.asset_key is not None  # the event console always names the asset
     tags = dict(result.tags or {})
     if result.data_version is not None:
-        code_version = context.assets_def.specs_by_key[result.asset_key].code_version
-        tags.update(data_version_tags(result.data_version.value, code_version))
+        spec = context.assets_def.specs_by_key[result.asset_key]
+        tags.update(data_version_tags(result.data_version.value, spec.code_version))
+        tags.update(parent_versions.tags(dep.asset_key for dep in spec.deps))
     return dg.AssetMaterialization(asset_key=result.asset_key, metadata=result.metadata, tags=tags)
 
 

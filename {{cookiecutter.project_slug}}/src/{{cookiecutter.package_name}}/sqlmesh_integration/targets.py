@@ -6,7 +6,7 @@ the runner use them to report only what was selected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,3 +93,45 @@ def data_version_tags(data_version: str, code_version: str | None = None) -> dic
     if code_version:
         tags["dagster/code_version"] = code_version
     return tags
+
+
+class ParentVersions:
+    """Dagster's input provenance tags for the materializations a step logs as events.
+
+    Dagster writes them on a step's outputs: each parent's data version and the storage id of its
+    latest record, as the asset was built from them (a parent never materialized nor observed:
+    `INITIAL` and `NULL`, Dagster's values). Without them the UI calls the asset Unsynced ("has a
+    new dependency") right after the run that built it. Parents the step does not build are read
+    once per step; parents it builds are read when asked, after their own materialization was
+    stored (events reach the instance in the order the step yields them).
+
+    Args:
+        instance: The run's Dagster instance.
+        step_keys: The assets the step can build.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, step_keys: Iterable[dg.AssetKey]) -> None:
+        self._instance = instance
+        self._step_keys = frozenset(step_keys)
+        self._outside_step: dict[dg.AssetKey, tuple[str, str]] = {}
+
+    def tags(self, parents: Iterable[dg.AssetKey]) -> dict[str, str]:
+        """The provenance tags of an asset built from `parents`, as they are now."""
+        tags = {}
+        for parent in parents:
+            version = self._outside_step.get(parent)
+            if version is None:
+                version = self._current_version(parent)
+                if parent not in self._step_keys:
+                    self._outside_step[parent] = version
+            name = parent.to_user_string()
+            tags[f"dagster/input_data_version/{name}"] = version[0]
+            tags[f"dagster/input_event_pointer/{name}"] = version[1]
+        return tags
+
+    def _current_version(self, key: dg.AssetKey) -> tuple[str, str]:
+        record = self._instance.get_latest_data_version_record(key)
+        if record is None:
+            return "INITIAL", "NULL"
+        version = (record.event_log_entry.tags or {}).get("dagster/data_version")
+        return version or "INITIAL", str(record.storage_id)
