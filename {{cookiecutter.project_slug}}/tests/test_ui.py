@@ -81,6 +81,14 @@ query Sync {
     isMaterializable
     staleStatus
     staleCauses { reason }
+    partitionKeys
+  }
+}
+"""
+PARTITIONS_SYNC_QUERY = """
+query PartitionsSync($path: [String!]!, $partitions: [String!]) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode { staleStatusByPartition(partitions: $partitions) }
   }
 }
 """
@@ -209,6 +217,15 @@ def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
         if node["staleStatus"] != "FRESH"
     }
     assert unsynced == {}
+    partitioned = [node for node in nodes if node["partitionKeys"]]
+    assert {"/".join(node["assetKey"]["path"]) for node in partitioned} == {
+        "marts/orders",
+        "marts/daily_revenue",
+    }
+    for node in partitioned:
+        variables = {"path": node["assetKey"]["path"], "partitions": node["partitionKeys"]}
+        answer = graphql(url, PARTITIONS_SYNC_QUERY, variables)["assetNodeOrError"]
+        assert set(answer["staleStatusByPartition"]) == {"FRESH"}, node["assetKey"]
 
 
 def asset_node(url: str, path: list[str]) -> dict[str, Any]:

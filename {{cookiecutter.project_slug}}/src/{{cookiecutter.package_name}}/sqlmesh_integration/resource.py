@@ -191,7 +191,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             )
         selected_checks = set(context.selected_asset_check_keys)
         selected_assets = set(context.selected_asset_keys)
-        parent_versions = ParentVersions(context.instance, context.assets_def.keys)
+        parent_versions = ParentVersions(context.instance)
         # A run without a partition range over partitioned assets: Dagster 1.13 resolves the
         # partitions of a step output's or check's partitioned parents from the run's partition
         # range, which this run has none of, so results are logged as events, never outputs.
@@ -207,11 +207,15 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             # Materializations that are not the step's outputs are yielded as events (not
             # logged): in the step's own stream, they are kept when a later model fails it.
             if isinstance(event, dg.AssetMaterialization):
-                yield event  # one partition, or a model restated downstream
+                # One partition, or a model restated downstream.
+                yield _with_parent_versions(event, context, parent_versions)
             elif isinstance(event, dg.MaterializeResult) and (
                 as_events or event.asset_key not in selected_assets
             ):
-                yield _as_materialization(event, context, parent_versions)  # or cascaded to
+                # Or cascaded to.
+                yield _with_parent_versions(
+                    _as_materialization(event, context), context, parent_versions
+                )
             elif isinstance(event, dg.AssetCheckResult) and (
                 as_events or not _is_selected(event, selected_checks)
             ):
@@ -221,6 +225,11 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 context.log_event(_as_evaluation(event))
             else:
                 yield event
+            if (
+                isinstance(event, dg.AssetMaterialization | dg.MaterializeResult)
+                and event.asset_key
+            ):
+                parent_versions.materialized(event.asset_key)  # stored once the step resumes
 
 
 def step_failure(error: SQLMeshIntegrationError, not_run: list[str]) -> dg.Failure:
@@ -377,18 +386,34 @@ def _is_selected(result: dg.AssetCheckResult, selected: set[dg.AssetCheckKey]) -
 
 
 def _as_materialization(
-    result: dg.MaterializeResult[Any],
-    context: dg.AssetExecutionContext,
-    parent_versions: ParentVersions,
+    result: dg.MaterializeResult[Any], context: dg.AssetExecutionContext
 ) -> dg.AssetMaterialization:
-    """A result as an event, with the version and provenance tags Dagster gives an output."""
     assert result.asset_key is not None  # the event console always names the asset
     tags = dict(result.tags or {})
     if result.data_version is not None:
-        spec = context.assets_def.specs_by_key[result.asset_key]
-        tags.update(data_version_tags(result.data_version.value, spec.code_version))
-        tags.update(parent_versions.tags(dep.asset_key for dep in spec.deps))
+        code_version = context.assets_def.specs_by_key[result.asset_key].code_version
+        tags.update(data_version_tags(result.data_version.value, code_version))
     return dg.AssetMaterialization(asset_key=result.asset_key, metadata=result.metadata, tags=tags)
+
+
+def _with_parent_versions(
+    event: dg.AssetMaterialization,
+    context: dg.AssetExecutionContext,
+    parent_versions: ParentVersions,
+) -> dg.AssetMaterialization:
+    """The event with the input provenance tags Dagster gives an output (when it is versioned)."""
+    tags = dict(event.tags or {})
+    if "dagster/code_version" not in tags:
+        return event  # Dagster reads provenance only next to a code version
+    spec = context.assets_def.specs_by_key[event.asset_key]
+    tags.update(parent_versions.tags(dep.asset_key for dep in spec.deps))
+    return dg.AssetMaterialization(
+        asset_key=event.asset_key,
+        description=event.description,
+        metadata=event.metadata,
+        partition=event.partition,
+        tags=tags,
+    )
 
 
 def _as_evaluation(result: dg.AssetCheckResult) -> dg.AssetCheckEvaluation:

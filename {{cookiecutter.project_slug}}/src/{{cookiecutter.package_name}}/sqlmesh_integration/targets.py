@@ -100,34 +100,34 @@ class ParentVersions:
 
     Dagster writes them on a step's outputs: each parent's data version and the storage id of its
     latest record, as the asset was built from them (a parent never materialized nor observed:
-    `INITIAL` and `NULL`, Dagster's values). Without them the UI calls the asset Unsynced ("has a
-    new dependency") right after the run that built it. Parents the step does not build are read
-    once per step; parents it builds are read when asked, after their own materialization was
-    stored (events reach the instance in the order the step yields them).
+    `INITIAL` and `NULL`, Dagster's values). Without them the UI calls the asset, or each of its
+    partitions, Unsynced ("has a new dependency") right after the run that built it. A parent's
+    version is read once and kept until the step materializes that parent again (events reach
+    the instance in the order the step yields them), so a run of many partitions stays cheap.
 
     Args:
         instance: The run's Dagster instance.
-        step_keys: The assets the step can build.
     """
 
-    def __init__(self, instance: dg.DagsterInstance, step_keys: Iterable[dg.AssetKey]) -> None:
+    def __init__(self, instance: dg.DagsterInstance) -> None:
         self._instance = instance
-        self._step_keys = frozenset(step_keys)
-        self._outside_step: dict[dg.AssetKey, tuple[str, str]] = {}
+        self._known: dict[dg.AssetKey, tuple[str, str]] = {}
 
     def tags(self, parents: Iterable[dg.AssetKey]) -> dict[str, str]:
         """The provenance tags of an asset built from `parents`, as they are now."""
         tags = {}
         for parent in parents:
-            version = self._outside_step.get(parent)
+            version = self._known.get(parent)
             if version is None:
-                version = self._current_version(parent)
-                if parent not in self._step_keys:
-                    self._outside_step[parent] = version
+                version = self._known[parent] = self._current_version(parent)
             name = parent.to_user_string()
             tags[f"dagster/input_data_version/{name}"] = version[0]
             tags[f"dagster/input_event_pointer/{name}"] = version[1]
         return tags
+
+    def materialized(self, key: dg.AssetKey) -> None:
+        """Forgets `key`'s version: the step just materialized it."""
+        self._known.pop(key, None)
 
     def _current_version(self, key: dg.AssetKey) -> tuple[str, str]:
         record = self._instance.get_latest_data_version_record(key)
