@@ -8,16 +8,35 @@ model and a model without a grain are tested through the script by the template'
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff import collect_data_diff
+from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_report import DataDiffReport
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import EnvironmentNotFoundError
 
 from .support import SampleProject
 
 pytestmark = pytest.mark.slow
+
+
+def apply_and_diff(sample: SampleProject, environment: str, **options: Any) -> DataDiffReport:
+    """Applies the checked-out project to `environment` as plan-apply.sh does, then diffs it."""
+    context = open_context(sample.project)
+    try:
+        context.plan(
+            environment,
+            auto_apply=True,
+            no_prompts=True,
+            skip_tests=True,
+            include_unmodified=True,
+            **options,
+        )
+        return collect_data_diff(context, environment, sample_rows=3)
+    finally:
+        context.close()
 
 
 def test_direct_and_indirect_changes_and_a_removed_model(sample: SampleProject) -> None:
@@ -27,14 +46,7 @@ def test_direct_and_indirect_changes_and_a_removed_model(sample: SampleProject) 
     staging = sample.models_dir / "staging" / "stg_customers.sql"
     staging.write_text(staging.read_text().replace("LOWER(TRIM(email))", "UPPER(TRIM(email))"))
     (sample.models_dir / "marts" / "daily_revenue.sql").unlink()
-    context = open_context(sample.project)
-    try:
-        context.plan(
-            "pr_1", auto_apply=True, no_prompts=True, skip_tests=True, include_unmodified=True
-        )
-        report = collect_data_diff(context, "pr_1", sample_rows=3)
-    finally:
-        context.close()
+    report = apply_and_diff(sample, "pr_1")
 
     by_name = {model.name: model for model in report.models}
     assert set(by_name) == {"staging.stg_customers", "marts.customers", "marts.daily_revenue"}
@@ -100,33 +112,23 @@ def test_non_breaking_forward_only_and_the_prod_backfill(sample: SampleProject) 
         f"SELECT count(*), min(revenue_date), max(revenue_date) {march}"
     )[0]
     marts = sample.models_dir / "marts"
-    model = marts / "customers.sql"
-    model.write_text(
-        model.read_text().replace(
+    customers_file = marts / "customers.sql"
+    customers_file.write_text(
+        customers_file.read_text().replace(
             "  customers.email, /* E-mail address, lower-cased. */\n",
             "  customers.email, /* E-mail address, lower-cased. */\n"
             "  customers.email LIKE '%.com' AS has_com_email, /* Ends in .com. */\n",
         )
     )
-    model = marts / "daily_revenue.sql"
-    text = model.read_text().replace(
+    revenue_file = marts / "daily_revenue.sql"
+    text = revenue_file.read_text().replace(
         "    time_column revenue_date\n", "    time_column revenue_date,\n    forward_only TRUE\n"
     )
-    model.write_text(text.replace("COUNT(*) AS order_count,", "COUNT(*) + 1 AS order_count,"))
+    revenue_file.write_text(
+        text.replace("COUNT(*) AS order_count,", "COUNT(*) + 1 AS order_count,")
+    )
     (marts / "daily_customers.sql").write_text(DAILY_CUSTOMERS)
-    context = open_context(sample.project)
-    try:
-        context.plan(
-            "pr_1",
-            auto_apply=True,
-            no_prompts=True,
-            skip_tests=True,
-            include_unmodified=True,
-            start="2024-03-01",
-        )
-        report = collect_data_diff(context, "pr_1", sample_rows=3)
-    finally:
-        context.close()
+    report = apply_and_diff(sample, "pr_1", start="2024-03-01")
 
     by_name = {model.name: model for model in report.models}
     assert set(by_name) == {"marts.customers", "marts.daily_revenue", "marts.daily_customers"}
@@ -162,3 +164,12 @@ def test_non_breaking_forward_only_and_the_prod_backfill(sample: SampleProject) 
     assert new.backfill.intervals == january_and_february
     assert new.backfill.dates == "2024-01-01 - 2024-02-29"
     assert not new.backfill.rebuilds_table
+
+    # Without a preview (`--enable-preview` off) a forward-only change has nothing to compare:
+    # no row numbers at all, rather than all of prod's rows "only in prod".
+    revenue_file.write_text(revenue_file.read_text().replace("COUNT(*) + 1 AS", "COUNT(*) + 2 AS"))
+    report = apply_and_diff(sample, "pr_2", enable_preview=False)
+    (unpreviewed,) = [model for model in report.models if model.name == "marts.daily_revenue"]
+    assert unpreviewed.change == "forward-only"
+    assert (unpreviewed.prod_rows, unpreviewed.rows_only_in_prod) == (None, None)
+    assert "holds no preview rows" in unpreviewed.notes[-1]

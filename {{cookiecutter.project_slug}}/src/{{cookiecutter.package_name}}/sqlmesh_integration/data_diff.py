@@ -217,9 +217,21 @@ class _Differ:
             where = None
             if change == "forward-only":
                 base, where = self._preview_range(base, snapshot, target)
+                if where is None and self._count(target) == 0:
+                    why = (
+                        f"No row diff: `{self.pull_request.name}` holds no preview rows of this "
+                        "forward-only change (SQLMesh computed none). Schema only."
+                    )
+                    schema_only = self._counts_and_schema(base, source, target, why)
+                    return _replace(schema_only, prod_rows=None, pull_request_rows=None)
             grain = list(model.on)
             if not grain:
-                return self._counts_and_schema(base, source, target, model.name)
+                why = (
+                    f"No row diff: `{model.name}` has no `grain` or unique key to join prod and "
+                    "pull request rows on; add `grain <column>` to its MODEL block to get one. Row "
+                    "counts and schema only."
+                )
+                return self._counts_and_schema(base, source, target, why)
             return self._row_diff(base, source, target, grain, where)
         except Exception as error:  # one model's failure must not hide the others' diffs
             return _replace(base, notes=(f"The diff failed: {_first_line(error)}",))
@@ -234,11 +246,13 @@ class _Differ:
         not changed by the merge, so they must not count as rows the pull request removes.
         """
         note = (
-            f"Forward-only: the merge keeps the rows prod has; only intervals computed after it "
-            f"use the new code. `{self.pull_request.name}` holds a preview of the new code's rows."
+            "Forward-only: the merge keeps the rows prod has; only intervals computed after it "
+            "use the new code."
         )
+        preview = f"`{self.pull_request.name}` holds a preview of the new code's rows"
         time_column = snapshot.model.time_column
         if time_column is None:
+            note += f" {preview}; rows only in prod may be rows the preview did not compute."
             return _replace(base, notes=(*base.notes, note)), None
         column = time_column.column.copy()
         row = self.adapter.fetchone(
@@ -247,7 +261,7 @@ class _Differ:
             )
         )
         if not row or row[0] is None:
-            return _replace(base, notes=(*base.notes, f"{note} The preview is empty.")), None
+            return _replace(base, notes=(*base.notes, note)), None
         low, high = row
         where = exp.Between(this=column, low=exp.convert(low), high=exp.convert(high))
         label = column.name or column.sql(dialect=self.adapter.dialect)
@@ -256,7 +270,7 @@ class _Differ:
             _replace(
                 base,
                 compared_range=compared,
-                notes=(*base.notes, f"{note} Rows are compared within its range only."),
+                notes=(*base.notes, f"{note} {preview}: they are compared within its range only."),
             ),
             where,
         )
@@ -276,7 +290,7 @@ class _Differ:
             notes=("Removed in this pull request: the prod apply drops its view.",),
         )
 
-    def _counts_and_schema(self, base: ModelDiff, source: str, target: str, name: str) -> ModelDiff:
+    def _counts_and_schema(self, base: ModelDiff, source: str, target: str, why: str) -> ModelDiff:
         schema_diff = SchemaDiff(
             source=source,
             target=target,
@@ -288,11 +302,7 @@ class _Differ:
             prod_rows=self._count(source),
             pull_request_rows=self._count(target),
             schema_changes=_schema_changes(schema_diff),
-            notes=(
-                f"No row diff: `{name}` has no `grain` or unique key to join prod and pull "
-                "request rows on; add `grain <column>` to its MODEL block to get one. Row counts "
-                "and schema only.",
-            ),
+            notes=(*base.notes, why),
         )
 
     def _row_diff(

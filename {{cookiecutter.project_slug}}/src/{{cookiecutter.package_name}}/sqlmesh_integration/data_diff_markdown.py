@@ -160,6 +160,8 @@ def _backfill_line(model: ModelDiff, environment: str) -> str:
     backfill = model.backfill
     if model.change == "removed":
         return "- Prod backfill: none (the model is removed)."
+    if backfill.intervals == 0 and model.change == "forward-only":
+        return "- Prod backfill: none; the merge keeps prod's table and the rows in it."
     if backfill.intervals == 0:
         return (
             f"- Prod backfill: none; the merge reuses the tables `{environment}` computed "
