@@ -14,6 +14,7 @@ the Dagster run in the Dagster instance (`DAGSTER_HOME`), never only the command
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -296,3 +297,52 @@ def test_a_partition_range_restated_from_the_command_line_reports_exactly_its_da
     ]
     assert sorted(reported) == [first, last]
     assert found["nodes"][days[0]]["intervals"] == before[days[0]]["intervals"]
+
+
+def test_a_pull_request_data_diff_over_every_kind(kitchen_sink: Project, tmp_path: Path) -> None:
+    """`scripts/ci/pr-diff.sh` on the kitchen sink: a changed seed reaches a model of every kind
+    downstream (VIEW, FULL, Python, CUSTOM, SCD type 2, by unique key, by partition, unmanaged,
+    blueprints, another dialect, EMBEDDED); each gets its line, and no diff fails. Last in this
+    module: it leaves the project changed."""
+    project = kitchen_sink
+    seed = project.sqlmesh_project / "seeds" / "customers.csv"
+    text = seed.read_text()
+    assert "2,Grace,silver," in text
+    # One customer renamed, one added.
+    changed_text = text.replace("2,Grace,silver,", "2,Grace Hopper,silver,")
+    seed.write_text(changed_text + "4,Edsger,gold,2024-01-04 00:00:00\n")
+    local = {"SQLMESH_GATEWAY": "local"}  # the kitchen sink's one gateway
+    project.run("bash scripts/ci/plan-apply.sh pr_7", env=local)
+    summary, comment = tmp_path / "summary.md", tmp_path / "comment.md"
+    project.run(
+        "bash scripts/ci/pr-diff.sh pr_7",
+        env={**local, "GITHUB_STEP_SUMMARY": str(summary), "PR_COMMENT_FILE": str(comment)},
+    )
+
+    markdown = summary.read_text()
+    assert "The diff failed" not in markdown, markdown
+    sections = dict(re.findall(r"^### `([^`]+)` \((.+)\)$", markdown, re.M))
+    assert sections["seeds.customers"] == "breaking", markdown
+    seed_section = markdown.split("### `seeds.customers`")[1].split("### ")[0]
+    assert "Joined on `customer_id`: 0 only in prod, 1 only in `pr_7`, 1 of 3 changed." in (
+        seed_section
+    )
+    assert "Rows that differ, per column: `name` 1." in seed_section
+    for model in (
+        "staging.customers_view",
+        "staging.postgres_style",
+        "marts.scored_customers",
+        "marts.customer_summary",
+        "marts.custom_kind",
+        "marts.customers_by_key",
+        "marts.customers_history_by_column",
+        "marts.customers_history_by_time",
+    ):
+        assert model in sections, f"{model} has no section:\n{markdown}"
+    assert "`staging.customer_tiers` (indirect breaking; EMBEDDED, no table)" in markdown
+    # An SCD type 2 history is matched on its unique key and each version's start.
+    for history in ("marts.customers_history_by_column", "marts.customers_history_by_time"):
+        assert sections[history] == "forward-only"
+        history_section = markdown.split(f"### `{history}`")[1].split("### ")[0]
+        assert "Joined on `customer_id`, `valid_from`:" in history_section, history_section
+    assert comment.read_text().strip() == markdown.strip()

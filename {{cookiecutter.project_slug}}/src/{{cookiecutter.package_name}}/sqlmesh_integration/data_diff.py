@@ -89,6 +89,10 @@ def collect_data_diff(context: Context, environment: str, *, sample_rows: int) -
         if not snapshot.is_model or snapshot.model.kind.is_external:
             continue
         change = _change_label(plan, snapshot)
+        if snapshot.model.kind.is_embedded:
+            # No table of its own: its change shows in the models that inline it.
+            unchanged_data.append((snapshot.model.name, f"{change}; EMBEDDED, no table"))
+            continue
         if not _changes_data(plan, snapshot):
             unchanged_data.append((snapshot.model.name, change))
             continue
@@ -224,7 +228,7 @@ class _Differ:
                     )
                     schema_only = self._counts_and_schema(base, source, target, why)
                     return _replace(schema_only, prod_rows=None, pull_request_rows=None)
-            grain = list(model.on)
+            grain = _join_columns(snapshot)
             if not grain:
                 why = (
                     f"No row diff: `{model.name}` has no `grain` or unique key to join prod and "
@@ -360,6 +364,23 @@ class _Differ:
         )
         row = self.adapter.fetchone(query)
         return int(row[0]) if row else 0
+
+
+def _join_columns(snapshot: Snapshot) -> list[str]:
+    """The columns prod and pull request rows are matched on.
+
+    SQLMesh's own choice (the grain, or the unique key), else, for an SCD type 2 history, its
+    unique key with each version's start.
+    """
+    model = snapshot.model
+    grain = list(model.on)
+    kind = model.kind
+    if grain or not kind.is_scd_type_2:
+        return grain
+    key = [*getattr(kind, "unique_key", []), getattr(kind, "valid_from_name", None)]
+    if len(key) < 2 or not all(isinstance(column, exp.Column) for column in key):
+        return []  # a key SQLMesh computes (an expression): nothing to join on by name
+    return [column.name for column in key]
 
 
 def _replace(diff: ModelDiff, **changes: t.Any) -> ModelDiff:

@@ -202,7 +202,7 @@ def _footer(report: DataDiffReport) -> str:
     if not report.unchanged_data:
         return ""
     names = ", ".join(f"`{name}` ({change})" for name, change in report.unchanged_data)
-    return f"\nAlso changed, without changing data: {names}.\n"
+    return f"\nAlso changed, with no data change to compare: {names}.\n"
 
 
 def _table(sample: Sample) -> list[str]:
