@@ -17,9 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shlex
 import shutil
-import subprocess
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,8 +25,8 @@ from typing import Any
 
 import pytest
 import readme
-from projects import Project, copy_project, project_env, require_python
-from rendering import DEFAULT, TEMPLATE_DIR, Combination, render
+from projects import Project, copy_project, require_python, run_demo
+from rendering import DEFAULT, Combination, render
 
 # Tests that share one worker (xdist scopes), by node id: a module, or a module's test function.
 # The `installed` group is every test that uses `installed_project` itself (checked at collection):
@@ -209,15 +207,7 @@ def _run_demo(output: Path, sources: Path) -> dict[str, str]:
         pytest.fail("uv is not on PATH: run the tests with the README's `bash scripts/test.sh`")
     require_python(DEFAULT.python_version)
     output.mkdir()
-    result = subprocess.run(
-        [*shlex.split(readme.DEMO_COMMAND), str(output)],
-        cwd=TEMPLATE_DIR,
-        env=project_env({"TMPDIR": str(output)}),
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_demo(output, {"TMPDIR": str(output)})
     assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-20000:]}"
     path = next(child for child in output.iterdir() if child.is_dir())
     ran = [line[2:] for line in result.stdout.splitlines() if line.startswith("$ ")]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import readme
+from rendering import TEMPLATE_DIR
 
 # Variables of the calling environment that would point uv or SQLMesh at the wrong place: tox's
 # virtualenv, or a gateway choice leaking from the developer's shell.
@@ -42,6 +43,22 @@ def project_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
+
+
+def run_demo(
+    output: Path, env: Mapping[str, str] | None = None, *, timeout: float = 1500
+) -> subprocess.CompletedProcess[str]:
+    """The template README's demo command, rendering into `output`, with `env` on top of
+    `project_env()`; its output is captured, its exit code left to the caller."""
+    return subprocess.run(
+        [*shlex.split(readme.DEMO_COMMAND), str(output)],
+        cwd=TEMPLATE_DIR,
+        env=project_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def python_missing(version: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import readme
-from projects import Project, find_python, project_env, python_missing
+from projects import Project, find_python, project_env, python_missing, run_demo
 from rendering import DEFAULT, TEMPLATE_DIR
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
@@ -118,15 +118,7 @@ def test_demo_names_a_missing_python(tmp_path: Path) -> None:
     )
     _uv_managed_copy(str(interpreter), tmp_path / "pythons")
     env = _only_uv_managed(tmp_path / "pythons")
-    result = subprocess.run(
-        [*readme.DEMO_COMMAND.split(), str(tmp_path / "demo")],
-        cwd=TEMPLATE_DIR,
-        env=project_env(env),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_demo(tmp_path / "demo", env, timeout=600)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"Python {DEFAULT.python_version} (the project's .python-version) is not installed: "
@@ -158,15 +150,7 @@ def test_demo_where_uv_manages_the_only_pythons(tmp_path: Path) -> None:
     (tools / "uv").symlink_to(found.stdout.strip().splitlines()[-1])
     env = {**_only_uv_managed(pythons), "PATH": f"{tools}:/usr/bin:/bin"}
 
-    result = subprocess.run(
-        [*readme.DEMO_COMMAND.split(), str(tmp_path / "demo")],
-        cwd=TEMPLATE_DIR,
-        env=project_env(env),
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_demo(tmp_path / "demo", env, timeout=1500)
 
     assert result.returncode == 0, result.stdout[-10000:] + result.stderr[-10000:]
     assert "$ uv run dg launch --job __ASSET_JOB" in result.stdout
