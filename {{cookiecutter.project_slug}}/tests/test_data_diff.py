@@ -173,3 +173,30 @@ def test_non_breaking_forward_only_and_the_prod_backfill(sample: SampleProject) 
     assert unpreviewed.change == "forward-only"
     assert (unpreviewed.prod_rows, unpreviewed.rows_only_in_prod) == (None, None)
     assert "holds no preview rows" in unpreviewed.notes[-1]
+
+
+def test_a_forward_only_model_without_grain_is_counted_within_the_preview(
+    sample: SampleProject,
+) -> None:
+    """No grain, so counts only: they must cover the preview's range, as the report says."""
+    sample.plan(skip_backfill=False)
+    march = "FROM marts.daily_revenue WHERE revenue_date >= DATE '2024-03-01'"
+    (march_days,) = sample.query(f"SELECT count(*) {march}")[0]
+    (all_days,) = sample.query("SELECT count(*) FROM marts.daily_revenue")[0]
+    assert all_days > march_days
+    revenue_file = sample.models_dir / "marts" / "daily_revenue.sql"
+    text = revenue_file.read_text().replace(
+        "    time_column revenue_date\n", "    time_column revenue_date,\n    forward_only TRUE\n"
+    )
+    assert "  grain revenue_date,\n" in text
+    text = text.replace("  grain revenue_date,\n", "")
+    revenue_file.write_text(
+        text.replace("COUNT(*) AS order_count,", "COUNT(*) + 1 AS order_count,")
+    )
+
+    report = apply_and_diff(sample, "pr_1", start="2024-03-01")
+
+    (revenue,) = [model for model in report.models if model.name == "marts.daily_revenue"]
+    assert revenue.change == "forward-only" and revenue.rows_compared is None
+    assert revenue.compared_range.startswith("`revenue_date` 2024-03-")
+    assert (revenue.prod_rows, revenue.pull_request_rows) == (march_days, march_days)

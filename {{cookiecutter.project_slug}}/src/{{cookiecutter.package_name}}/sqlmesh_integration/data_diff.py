@@ -235,7 +235,7 @@ class _Differ:
                     "pull request rows on; add `grain <column>` to its MODEL block to get one. Row "
                     "counts and schema only."
                 )
-                return self._counts_and_schema(base, source, target, why)
+                return self._counts_and_schema(base, source, target, why, where)
             return self._row_diff(base, source, target, grain, where)
         except Exception as error:  # one model's failure must not hide the others' diffs
             return _replace(base, notes=(f"The diff failed: {_first_line(error)}",))
@@ -294,7 +294,14 @@ class _Differ:
             notes=("Removed in this pull request: the prod apply drops its view.",),
         )
 
-    def _counts_and_schema(self, base: ModelDiff, source: str, target: str, why: str) -> ModelDiff:
+    def _counts_and_schema(
+        self,
+        base: ModelDiff,
+        source: str,
+        target: str,
+        why: str,
+        where: exp.Expr | None = None,
+    ) -> ModelDiff:
         schema_diff = SchemaDiff(
             source=source,
             target=target,
@@ -303,8 +310,8 @@ class _Differ:
         )
         return _replace(
             base,
-            prod_rows=self._count(source),
-            pull_request_rows=self._count(target),
+            prod_rows=self._count(source, where),
+            pull_request_rows=self._count(target, where),
             schema_changes=_schema_changes(schema_diff),
             notes=(*base.notes, why),
         )
@@ -358,10 +365,12 @@ class _Differ:
             environment.naming_info, dialect=self.adapter.dialect
         )
 
-    def _count(self, table: str) -> int:
+    def _count(self, table: str, where: exp.Expr | None = None) -> int:
         query = exp.select(exp.func("COUNT", exp.Star())).from_(
             exp.to_table(table, dialect=self.adapter.dialect)
         )
+        if where is not None:
+            query = query.where(where.copy())
         row = self.adapter.fetchone(query)
         return int(row[0]) if row else 0
 
