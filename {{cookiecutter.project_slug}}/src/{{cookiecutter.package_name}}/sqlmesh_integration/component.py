@@ -73,8 +73,16 @@ IncludeMetadata = Literal["row_count", "column_lineage"]
 _LOADING: ContextVar[bool] = ContextVar("sqlmesh_component_loading", default=False)
 
 
-def _resolve_project(resolution_context: ResolutionContext, value: str) -> str:
-    """The project folder: relative paths resolve against the folder holding the `defs.yaml`."""
+def _resolve_project(
+    resolution_context: ResolutionContext, value: str | list[str]
+) -> str | list[str]:
+    """The project folder(s): relative paths resolve against the folder holding the `defs.yaml`."""
+    if isinstance(value, list):
+        return [_resolve_folder(resolution_context, item) for item in value]
+    return _resolve_folder(resolution_context, value)
+
+
+def _resolve_folder(resolution_context: ResolutionContext, value: str) -> str:
     text = resolution_context.resolve_value(value, as_type=str)
     return str(resolution_context.resolve_source_relative_path(text))
 
@@ -133,12 +141,16 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
     """
 
     project: Annotated[
-        str,
+        str | list[str],
         Resolver(
             _resolve_project,
-            model_field_type=str,
-            description="The SQLMesh project folder, relative to the folder of this defs.yaml.",
-            examples=["../../sqlmesh_project"],
+            model_field_type=str | list[str],
+            description=(
+                "The SQLMesh project folder, relative to the folder of this defs.yaml; a list "
+                "loads several folders in one context, as `sqlmesh -p a -p b` does (SQLMesh's "
+                "multi-repo mode)."
+            ),
+            examples=["../../sqlmesh_project", ["../../repo_1", "../../repo_2"]],
         ),
     ]
     gateway: Annotated[
@@ -210,13 +222,24 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
     @property
     def defs_state_config(self) -> DefsStateConfig:
         """Where the manifest is kept; the key names the SQLMesh project folder."""
-        default_key = f"SQLMeshProjectComponent[{Path(self.project).name}]"
+        names = "+".join(folder.name for folder in self.sqlmesh_project.project_dirs)
+        default_key = f"SQLMeshProjectComponent[{names}]"
         return DefsStateConfig.from_args(self.defs_state, default_key=default_key)
 
     @cached_property
     def sqlmesh_project(self) -> SQLMeshProject:
-        """The SQLMesh project this component loads."""
-        return SQLMeshProject(Path(self.project), gateway=self.gateway)
+        """The SQLMesh project this component loads (several folders for a list)."""
+        folders = [self.project] if isinstance(self.project, str) else list(self.project)
+        if not folders:
+            raise SQLMeshIntegrationError(
+                "SQLMeshProjectComponent's `project` is an empty list: name at least one SQLMesh "
+                "project folder."
+            )
+        return SQLMeshProject(
+            Path(folders[0]),
+            gateway=self.gateway,
+            other_project_dirs=tuple(Path(folder) for folder in folders[1:]),
+        )
 
     @cached_property
     def translator(self) -> SQLMeshTranslator:
@@ -274,7 +297,10 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
             specs = replace(specs, checks=[])
         op = self.op or OpSpec()
         resource = SQLMeshResource(
-            project_dir=str(project.project_dir), gateway=self.gateway, environment=self.environment
+            project_dir=str(project.project_dir),
+            other_project_dirs=[str(folder) for folder in project.other_project_dirs],
+            gateway=self.gateway,
+            environment=self.environment,
         )
         return sqlmesh_definitions(
             project,

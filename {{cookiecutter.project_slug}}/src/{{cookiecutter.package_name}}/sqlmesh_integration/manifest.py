@@ -29,7 +29,7 @@ from .errors import (
 )
 from .project import SQLMeshProject
 
-MANIFEST_FORMAT = 4
+MANIFEST_FORMAT = 5
 # The command that prepares the manifest file the `@sqlmesh_assets` decorator reads.
 PREPARE_COMMAND = "uv run sqlmesh-dagster prepare"
 
@@ -67,7 +67,8 @@ class SQLMeshModel:
     `partition_start` is the start SQLMesh computes for it (the start, or the parents' earliest
     when none is set), floored to the interval unit and resolved when the manifest was prepared,
     in ISO format, UTC: the first partition (see `partitions.py`); `partition_end` is the end
-    (exclusive) of its last interval when the model has an `end`, else None.
+    (exclusive) of its last interval when the model has an `end`, else None. `project` is the
+    SQLMesh project that defines it (its config's `project`; "" when unnamed).
     """
 
     name: str
@@ -96,6 +97,7 @@ class SQLMeshModel:
     column_lineage: ColumnLineage = field(default_factory=dict)
     partition_start: str | None = None
     partition_end: str | None = None
+    project: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -166,7 +168,10 @@ class SQLMeshSourceRepository:
 class Manifest:
     """The prepared description of a SQLMesh project.
 
-    Models are in topological order (upstream first).
+    Models are in topological order (upstream first). `upstream_models` are models the manifest's
+    models read but that it does not define: another SQLMesh project's (multi-repo) or models a
+    component's `select`/`exclude` left out. They are never assets of this manifest, only
+    dependencies on their asset keys, so the asset graph keeps every edge of SQLMesh's DAG.
     """
 
     project_fingerprint: str
@@ -179,6 +184,7 @@ class Manifest:
     external_tables: tuple[SQLMeshExternalTable, ...] = ()
     standalone_audits: tuple[SQLMeshStandaloneAudit, ...] = ()
     repository: SQLMeshSourceRepository | None = None
+    upstream_models: tuple[SQLMeshModel, ...] = ()
     format: int = MANIFEST_FORMAT
 
     def model(self, name: str) -> SQLMeshModel:
@@ -223,6 +229,7 @@ class Manifest:
             repository=(
                 SQLMeshSourceRepository(**data["repository"]) if data.get("repository") else None
             ),
+            upstream_models=tuple(_model_from_dict(item) for item in data["upstream_models"]),
         )
 
 
@@ -231,7 +238,7 @@ def project_fingerprint(project: SQLMeshProject) -> str:
     digest = hashlib.sha256()
     digest.update(f"gateway={project.requested_gateway}\n".encode())
     for path in project.source_files():
-        digest.update(path.relative_to(project.project_dir).as_posix().encode())
+        digest.update(Path(os.path.relpath(path, project.project_dir)).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")

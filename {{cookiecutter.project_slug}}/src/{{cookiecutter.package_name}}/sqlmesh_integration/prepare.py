@@ -8,6 +8,7 @@ or applies anything.
 from __future__ import annotations
 
 import logging
+import os
 import typing as t
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -27,6 +28,7 @@ from .context import (
     is_connection_error,
     load_config,
     open_context,
+    sqlmesh_lock,
 )
 from .errors import ProjectLoadError, mask_secrets, masked_cause
 from .lineage import model_column_lineage
@@ -60,6 +62,13 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
     Raises:
         ProjectLoadError: SQLMesh could not load the project (a model or config error).
     """
+    # One SQLMesh project at a time in this process: its load and the state reads after it
+    # (`dg utils refresh-defs-state` prepares several components at once, in threads).
+    with sqlmesh_lock():
+        return _prepare_manifest(project, read_state=read_state)
+
+
+def _prepare_manifest(project: SQLMeshProject, *, read_state: bool) -> Manifest:
     fingerprint = project_fingerprint(project)
     try:
         config = load_config(project)  # once
@@ -79,6 +88,7 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
         connection = config.get_gateway(gateway).connection
         engine = connection.type_ if connection is not None else context.engine_adapter.dialect
         starts = _PartitionStarts(snapshots)
+        own_models, upstream_names = project_models(context)
         models = [
             _model_entry(
                 project,
@@ -88,8 +98,11 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
                 starts.start(snapshots[name]),
                 starts.end(snapshots[name]),
             )
-            for name in context.dag.sorted
-            if name in context.models and not context.models[name].kind.is_external
+            for name in own_models
+        ]
+        upstream_models = [
+            _model_entry(project, context, context.models[name], snapshots[name], None, None)
+            for name in upstream_names
         ]
         return Manifest(
             project_fingerprint=fingerprint,
@@ -100,13 +113,54 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
             sqlmesh_version=package_version("sqlmesh"),
             models=tuple(models),
             external_tables=tuple(
-                _external_tables(project, context, snapshots, {model.name for model in models})
+                _external_tables(
+                    project, context, snapshots, set(own_models), set(upstream_names)
+                )
             ),
             standalone_audits=tuple(_standalone_audits(project, context, snapshots)),
             repository=source_repository(project.project_dir),
+            upstream_models=tuple(upstream_models),
         )
     finally:
         context.close()
+
+
+def own_projects(context: Context) -> set[str]:
+    """The SQLMesh projects the context loaded from files (their configs' `project`).
+
+    In SQLMesh's multi-repo mode a context over some of the projects also holds the models and
+    standalone audits of the others, loaded from prod's state; `node.project` tells them apart.
+    A project whose config names none is "" (and its nodes too).
+    """
+    return {config.project for config in context.configs.values()}
+
+
+def project_models(context: Context) -> tuple[list[str], list[str]]:
+    """The models the context's own projects define, and the other projects' models they read.
+
+    The first (topological order) become assets; the second only dependencies on their asset keys
+    (`Manifest.upstream_models`), so a cross-project reference stays an edge of the asset graph
+    and another project's models are never defined twice. External models are neither (see
+    :func:`_external_tables`).
+    """
+    projects = own_projects(context)
+    own = [
+        name
+        for name in context.dag.sorted
+        if name in context.models
+        and not context.models[name].kind.is_external
+        and context.models[name].project in projects
+    ]
+    own_names = set(own)
+    upstream = {
+        dependency
+        for name in own
+        for dependency in context.models[name].depends_on or ()
+        if dependency not in own_names
+        and dependency in context.models
+        and not context.models[dependency].kind.is_external
+    }
+    return own, sorted(upstream)
 
 
 def _snapshots(context: Context, *, read_state: bool) -> dict[str, Snapshot]:
@@ -166,6 +220,7 @@ def _model_entry(
         column_lineage=model_column_lineage(context, model),
         partition_start=partition_start,
         partition_end=partition_end,
+        project=model.project,
     )
 
 
@@ -210,9 +265,12 @@ def _standalone_audits(
     project: SQLMeshProject, context: Context, snapshots: t.Mapping[str, Snapshot]
 ) -> list[SQLMeshStandaloneAudit]:
     entries = []
+    projects = own_projects(context)
     for name, audit in sorted(context.standalone_audits.items()):
         if audit.skip:
             continue  # SQLMesh never runs it
+        if audit.project not in projects:
+            continue  # another multi-repo project's: a check of that project's component
         snapshot = snapshots.get(name)
         entries.append(
             SQLMeshStandaloneAudit(
@@ -256,19 +314,29 @@ def _external_tables(
     context: Context,
     snapshots: t.Mapping[str, Snapshot],
     model_names: set[str],
+    upstream_names: set[str],
 ) -> list[SQLMeshExternalTable]:
-    declared = {name: model for name, model in context.models.items() if model.kind.is_external}
+    """The tables the models read but SQLMesh does not build, and the declared external models.
+
+    An external model declared by another multi-repo project is listed when a model reads it,
+    without its audits (checks of that project's component); the two external assets are the
+    same spec, which Dagster merges.
+    """
+    projects = own_projects(context)
+    external = {name: model for name, model in context.models.items() if model.kind.is_external}
+    declared = {name: model for name, model in external.items() if model.project in projects}
     referenced = {
         dependency
         for model in context.models.values()
         if model.fqn in model_names
         for dependency in model.depends_on or ()
-        if dependency not in model_names
+        if dependency not in model_names and dependency not in upstream_names
     }
     tables = []
     for name in sorted(referenced | set(declared)):
         table = exp.to_table(name)
-        model = declared.get(name)
+        model = external.get(name)
+        own = name in declared
         tables.append(
             SQLMeshExternalTable(
                 name=name,
@@ -277,9 +345,11 @@ def _external_tables(
                 table=table.name,
                 description=model.description if model else None,
                 columns=_columns(model) if model else (),
-                audits=tuple(_audits(model)) if model else (),
+                audits=tuple(_audits(model)) if model and own else (),
                 snapshot_identifier=(
-                    snapshots[name].snapshot_id.identifier if model and name in snapshots else ""
+                    snapshots[name].snapshot_id.identifier
+                    if model and own and name in snapshots
+                    else ""
                 ),
             )
         )
@@ -302,8 +372,8 @@ def _relative_path(project: SQLMeshProject, node: t.Any) -> str | None:
     location = getattr(node, "_path", None)
     if location is None:
         return None
-    path = Path(location)
-    try:
-        return path.resolve().relative_to(project.project_dir.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    path = Path(location).resolve()
+    # Relative to `project_dir` (`../repo_2/models/c.sql` for a folder loaded beside it).
+    if any(path.is_relative_to(folder.resolve()) for folder in project.project_dirs):
+        return Path(os.path.relpath(path, project.project_dir.resolve())).as_posix()
+    return str(path)

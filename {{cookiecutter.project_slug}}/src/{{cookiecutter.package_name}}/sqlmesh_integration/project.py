@@ -113,6 +113,10 @@ class SQLMeshProject:
             the folder holding the project), never the current directory, so the SQLMesh CLI run
             from anywhere and Dagster open the same database file. The sample's `config.py`
             already makes its paths absolute by the same rule.
+        other_project_dirs: More SQLMesh project folders loaded together with `project_dir` in
+            one context, as `sqlmesh -p <project_dir> -p <other>...` does (SQLMesh's multi-repo
+            mode: projects sharing one state, each config naming its `project`). The gateway,
+            state and DuckDB file are `project_dir`'s.
 
     Example:
         >>> project = SQLMeshProject(Path("src/my_platform/sqlmesh_project"))  # doctest: +SKIP
@@ -122,6 +126,7 @@ class SQLMeshProject:
     gateway: str | None = None
     manifest_path: Path | None = None
     working_dir: Path | None = field(default=None)
+    other_project_dirs: tuple[Path, ...] = ()
 
     @classmethod
     def next_to(cls, module_file: str, folder: str = "sqlmesh_project") -> SQLMeshProject:
@@ -132,6 +137,11 @@ class SQLMeshProject:
             if (candidate / "config.yaml").exists() or (candidate / "config.py").exists():
                 return cls(candidate)
         raise ProjectNotFoundError(folder, str(start))
+
+    @property
+    def project_dirs(self) -> tuple[Path, ...]:
+        """Every SQLMesh project folder loaded together: `project_dir` first."""
+        return (self.project_dir, *self.other_project_dirs)
 
     @property
     def requested_gateway(self) -> str:
@@ -165,23 +175,32 @@ class SQLMeshProject:
 
     def plan_command(self, environment: str) -> str:
         """The CLI command that applies the current code to an environment."""
-        return f"sqlmesh -p {self._display_dir()} plan {environment}"
+        folders = " ".join(f"-p {_display_dir(folder)}" for folder in self.project_dirs)
+        return f"sqlmesh {folders} plan {environment}"
 
     def source_files(self) -> list[Path]:
-        """The project's source files (what the manifest fingerprint covers), sorted."""
-        files: list[Path] = []
-        # os.walk prunes SQLMesh's `.cache` and `logs` folders instead of listing their files.
-        for root, folders, names in os.walk(self.project_dir):
-            folders[:] = sorted(folder for folder in folders if folder not in _IGNORED_PARTS)
-            files.extend(
-                Path(root, name)
-                for name in names
-                if not name.endswith(_IGNORED_SUFFIXES) and not is_database_file(Path(root, name))
-            )
-        return sorted(files)
+        """The project's source files (what the manifest fingerprint covers), sorted.
 
-    def _display_dir(self) -> str:
-        try:
-            return str(self.project_dir.resolve().relative_to(Path.cwd()))
-        except ValueError:
-            return str(self.project_dir)
+        Those of every folder in `project_dirs`, in that order.
+        """
+        files: list[Path] = []
+        for project_dir in self.project_dirs:
+            found: list[Path] = []
+            # os.walk prunes SQLMesh's `.cache` and `logs` folders instead of listing their files.
+            for root, folders, names in os.walk(project_dir):
+                folders[:] = sorted(folder for folder in folders if folder not in _IGNORED_PARTS)
+                found.extend(
+                    Path(root, name)
+                    for name in names
+                    if not name.endswith(_IGNORED_SUFFIXES)
+                    and not is_database_file(Path(root, name))
+                )
+            files.extend(sorted(found))
+        return files
+
+
+def _display_dir(folder: Path) -> str:
+    try:
+        return str(folder.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(folder)

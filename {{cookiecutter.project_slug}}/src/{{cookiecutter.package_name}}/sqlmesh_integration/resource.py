@@ -56,6 +56,12 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """
 
     project_dir: str = Field(description="The SQLMesh project folder (holding config.yaml).")
+    other_project_dirs: list[str] = Field(
+        default_factory=list,
+        description=(
+            "More SQLMesh project folders loaded with it (multi-repo: `sqlmesh -p a -p b`)."
+        ),
+    )
     gateway: str | None = Field(
         default=None,
         description="The SQLMesh gateway; None: the config's default_gateway (SQLMESH_GATEWAY).",
@@ -85,6 +91,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         """A resource for a project, with default settings."""
         return cls(
             project_dir=str(project.project_dir),
+            other_project_dirs=[str(folder) for folder in project.other_project_dirs],
             gateway=project.gateway,
             working_dir=str(project.working_dir) if project.working_dir else None,
         )
@@ -96,6 +103,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             Path(self.project_dir),
             gateway=self.gateway,
             working_dir=Path(self.working_dir) if self.working_dir else None,
+            other_project_dirs=tuple(Path(folder) for folder in self.other_project_dirs),
         )
 
     def target_environment(self) -> str:

@@ -29,8 +29,12 @@ _UNSUPPORTED = re.compile(r"[&^()]|\bgit:")
 def select_manifest(manifest: Manifest, select: str | None, exclude: str | None) -> Manifest:
     """The manifest restricted to the models `select` selects and `exclude` does not.
 
-    External tables are kept when a kept model reads them; standalone audits when they read a kept
-    model (or only kept external tables).
+    A model left out that a kept model reads becomes an upstream model (`upstream_models`): a
+    dependency on its asset key, never dropped, so Dagster orders a run as SQLMesh's DAG does.
+    External tables are kept when a kept model reads them. A standalone audit is kept with the
+    model its check is attached to (the most downstream model it reads), so components that
+    split one project between them each report it at most once and together exactly once; one
+    that reads only external tables is kept with them.
 
     Raises:
         SelectionError: a selector uses syntax this module does not evaluate, or selects nothing.
@@ -49,18 +53,40 @@ def select_manifest(manifest: Manifest, select: str | None, exclude: str | None)
     models = tuple(model for model in manifest.models if model.name in names)
     read = {dependency for model in models for dependency in model.depends_on}
     external_tables = tuple(table for table in manifest.external_tables if table.name in read)
-    kept = names | {table.name for table in external_tables}
+    kept_tables = {table.name for table in external_tables}
     standalone_audits = tuple(
         audit
         for audit in manifest.standalone_audits
-        if set(audit.depends_on) & kept and set(audit.depends_on) <= kept | _all_external(manifest)
+        if _audit_owner(audit.depends_on, manifest) in names | kept_tables
+    )
+    read |= {dependency for audit in standalone_audits for dependency in audit.depends_on}
+    upstream_models = tuple(
+        model
+        for model in (*manifest.upstream_models, *manifest.models)
+        if model.name in read and model.name not in names
     )
     return replace(
         manifest,
         models=models,
         external_tables=external_tables,
         standalone_audits=standalone_audits,
+        upstream_models=upstream_models,
     )
+
+
+def _audit_owner(read: Iterable[str], manifest: Manifest) -> str | None:
+    """The model a standalone audit's check is attached to (`specs.standalone_check_spec`).
+
+    The most downstream model of the manifest it reads, else the first external table it reads.
+    """
+    read = list(read)
+    models = [
+        model.name for model in manifest.models if model.name in read and not model.is_embedded
+    ]
+    if models:
+        return models[-1]
+    external = {table.name for table in manifest.external_tables}
+    return next((name for name in read if name in external), None)
 
 
 def selected_names(models: Iterable[SQLMeshModel], expression: str | None) -> set[str]:
@@ -109,7 +135,3 @@ def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
                 found.add(neighbour)
                 pending.append(neighbour)
     return found
-
-
-def _all_external(manifest: Manifest) -> set[str]:
-    return {table.name for table in manifest.external_tables}

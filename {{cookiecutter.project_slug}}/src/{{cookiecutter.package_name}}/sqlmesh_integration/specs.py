@@ -79,12 +79,18 @@ def build_specs(
         table.name: spec.key
         for table, spec in zip(manifest.external_tables, external_assets, strict=True)
     }
-    _refuse_duplicate_keys({**model_keys, **external_keys})
+    # Models read but defined elsewhere (another project, or left out by `select`): their keys,
+    # computed as the component that defines them computes them, are dependencies only.
+    upstream_keys = {
+        model.name: translator.get_asset_spec(SQLMeshAssetProps(model, manifest, project_dir)).key
+        for model in manifest.upstream_models
+    }
+    _refuse_duplicate_keys({**model_keys, **external_keys, **upstream_keys})
 
     assets = []
     inlined_assets = []
     checks = []
-    known_keys = {**model_keys, **external_keys}
+    known_keys = {**upstream_keys, **model_keys, **external_keys}
     for model in manifest.models:
         spec = model_specs[model.name]
         lineage = (
@@ -92,11 +98,7 @@ def build_specs(
         )
         if lineage is not None:
             spec = spec.merge_attributes(metadata={"dagster/column_lineage": lineage})
-        deps = [
-            model_keys.get(upstream) or external_keys[upstream]
-            for upstream in model.depends_on
-            if upstream in model_keys or upstream in external_keys
-        ]
+        deps = [known_keys[upstream] for upstream in model.depends_on if upstream in known_keys]
         if model.is_embedded:
             inlined_assets.append(inlined_spec(model, spec, deps, manifest))
             continue
@@ -114,7 +116,9 @@ def build_specs(
         checks.extend(external_check_specs(table, external_keys[table.name]))
     materialized = [model.name for model in manifest.models if not model.is_embedded]
     for audit in manifest.standalone_audits:
-        checks.append(standalone_check_spec(audit, materialized, model_keys, external_keys))
+        checks.append(
+            standalone_check_spec(audit, materialized, model_keys, external_keys, upstream_keys)
+        )
     return SQLMeshSpecs(
         assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets
     )
@@ -189,12 +193,14 @@ def standalone_check_spec(
     model_names: list[str],
     model_keys: dict[str, dg.AssetKey],
     external_keys: dict[str, dg.AssetKey],
+    upstream_keys: Mapping[str, dg.AssetKey] | None = None,
 ) -> dg.AssetCheckSpec:
     """The check of a standalone audit.
 
     It is attached to the most downstream model the audit reads (so it runs, and Dagster shows
     it, after all of them), or to an external table when it reads only external tables; the
-    other tables it reads are its additional dependencies.
+    other tables it reads, models of another project included (`upstream_keys`), are its
+    additional dependencies.
     """
     order = {name: index for index, name in enumerate(model_names)}
     read_models = sorted(
@@ -210,7 +216,7 @@ def standalone_check_spec(
             f"Standalone audit `{audit.name}` reads no model or external table: make its query "
             "read a table SQLMesh knows (a model or an entry of external_models.yaml)."
         )
-    known = {**model_keys, **external_keys}
+    known = {**(upstream_keys or {}), **model_keys, **external_keys}
     others = [known[name] for name in audit.depends_on if name in known and known[name] != target]
     blocking = "blocking" if audit.blocking else "non-blocking"
     return dg.AssetCheckSpec(
