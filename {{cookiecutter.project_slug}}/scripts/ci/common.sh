@@ -12,7 +12,6 @@ CODE_LOCATION_NAME="{{ cookiecutter.project_slug }}"
 PYTHON_VERSION="{{ cookiecutter.python_version }}"
 WAREHOUSE="{{ cookiecutter.warehouse }}"
 DAGSTER_PLUS_DEPLOYMENT="{{ cookiecutter.dagster_plus_deployment }}"
-SQLMESH_PROJECT="src/${PACKAGE_NAME}/sqlmesh_project"
 # The SQLMesh component's defs state (its prepared manifest), where `dg utils refresh-defs-state`
 # writes it for the key `SQLMeshProjectComponent[sqlmesh_project]`.
 DEFS_STATE_PATH="src/${PACKAGE_NAME}/defs/.local_defs_state/SQLMeshProjectComponent__sqlmesh_project__/state"
@@ -27,8 +26,27 @@ log() {
     printf '==> %s\n' "$*" >&2
 }
 
+# The SQLMesh projects of the code location: the folders of every SQLMeshProjectComponent in
+# src/${PACKAGE_NAME}/defs/ (`sqlmesh-dagster projects`), read once per script. Every SQLMesh
+# command gets all of them (`sqlmesh -p <first> -p <second> ...`): projects that share one state
+# (SQLMesh's multi-repo mode) are planned together, so a change in one and its readers in another
+# are applied at once, before any code location deploys.
+SQLMESH_PROJECTS=()
+read_sqlmesh_projects() {
+    if [[ -z "${SQLMESH_PROJECTS[*]:-}" ]]; then
+        local folders
+        folders="$(uv run --frozen sqlmesh-dagster projects)"
+        mapfile -t SQLMESH_PROJECTS <<<"${folders}"
+    fi
+}
+
 sqlmesh() {
-    uv run --frozen sqlmesh -p "${SQLMESH_PROJECT}" "$@"
+    read_sqlmesh_projects
+    local folder paths=()
+    for folder in "${SQLMESH_PROJECTS[@]}"; do
+        paths+=(-p "${folder}")
+    done
+    uv run --frozen sqlmesh "${paths[@]}" "$@"
 }
 
 # The workflows map the secrets and variables of this project's warehouse into the jobs that talk

@@ -27,4 +27,10 @@ if [[ -n "${DAGSTER_BRANCH_DEPLOYMENT_URL:-}" ]]; then
     options+=(--deployment-url "${DAGSTER_BRANCH_DEPLOYMENT_URL}")
 fi
 log "sqlmesh-dagster pr-diff ${environment} (gateway ${SQLMESH_GATEWAY})"
-uv run --frozen sqlmesh-dagster pr-diff "${environment}" "${options[@]}"
+# Every SQLMesh project of the code location, as the plan step applied them (common.sh).
+read_sqlmesh_projects
+projects=()
+for folder in "${SQLMESH_PROJECTS[@]}"; do
+    projects+=(--project-dir "${folder}")
+done
+uv run --frozen sqlmesh-dagster "${projects[@]}" pr-diff "${environment}" "${options[@]}"

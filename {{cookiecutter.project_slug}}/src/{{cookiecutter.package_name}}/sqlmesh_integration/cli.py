@@ -10,6 +10,12 @@
 - `sqlmesh-dagster mirror [--environment E]` reports what SQLMesh filled outside Dagster (a plan's
   backfill, a CLI `sqlmesh run`) as runless materializations in the Dagster instance of
   DAGSTER_HOME, with the CI run's URL when it runs in CI (see `mirror.py`).
+- `sqlmesh-dagster projects` prints the SQLMesh project folders of the code location's SQLMesh
+  components, one a line: what CI plans together (`sqlmesh -p <each> plan`; see
+  `code_location.py`).
+
+`--project-dir` names the SQLMesh project (default: the one shipped in this package); repeat it
+for SQLMesh's multi-repo mode (`--project-dir a --project-dir b`, as `sqlmesh -p a -p b`).
 """
 
 from __future__ import annotations
@@ -40,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--project-dir",
         type=Path,
+        action="append",
         default=None,
-        help="The SQLMesh project folder (default: the one shipped in this package).",
+        help=(
+            "The SQLMesh project folder (default: the one shipped in this package); repeat it "
+            "for projects loaded together (multi-repo)."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True)
     prepare = commands.add_parser("prepare", help="Write the manifest Dagster loads assets from.")
@@ -57,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="A pull request number (default: DAGSTER_CLOUD_PULL_REQUEST_ID or GITHUB_PR_NUMBER).",
     )
     _add_pr_diff_parser(commands)
+    commands.add_parser(
+        "projects",
+        help="Print the SQLMesh project folders of this code location's SQLMesh components.",
+    )
     mirror = commands.add_parser(
         "mirror", help="Report what SQLMesh filled outside Dagster as Dagster materializations."
     )
@@ -72,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if arguments.command == "pr-diff":
             return _pr_diff(_project(arguments.project_dir), arguments)
+        if arguments.command == "projects":
+            return _projects()
         if arguments.command == "mirror":
             return _mirror(_project(arguments.project_dir), arguments.environment)
         return _prepare(_project(arguments.project_dir), read_state=not arguments.no_state)
@@ -221,9 +237,18 @@ def _sample_rows(text: str) -> int:
     return int(text)
 
 
-def _project(project_dir: Path | None) -> SQLMeshProject:
-    if project_dir is not None:
-        return SQLMeshProject(project_dir)
+def _projects() -> int:
+    from .code_location import component_project_dirs, display_path
+
+    for folder in component_project_dirs(Path.cwd()):
+        print(display_path(folder))
+    return 0
+
+
+def _project(project_dirs: Sequence[Path] | None) -> SQLMeshProject:
+    if project_dirs:
+        first, *others = project_dirs
+        return SQLMeshProject(first, other_project_dirs=tuple(others))
     return SQLMeshProject.next_to(__file__)
 
 

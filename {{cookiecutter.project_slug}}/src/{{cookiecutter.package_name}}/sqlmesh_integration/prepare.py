@@ -113,9 +113,7 @@ def _prepare_manifest(project: SQLMeshProject, *, read_state: bool) -> Manifest:
             sqlmesh_version=package_version("sqlmesh"),
             models=tuple(models),
             external_tables=tuple(
-                _external_tables(
-                    project, context, snapshots, set(own_models), set(upstream_names)
-                )
+                _external_tables(project, context, snapshots, set(own_models), set(upstream_names))
             ),
             standalone_audits=tuple(_standalone_audits(project, context, snapshots)),
             repository=source_repository(project.project_dir),
