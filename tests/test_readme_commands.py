@@ -26,6 +26,7 @@ import pytest
 import readme
 from projects import Project, find_python, project_env, python_missing, run_demo
 from rendering import DEFAULT, TEMPLATE_DIR
+from workspace import add_code_location_and_materialize
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
 TEST_COMMAND = "bash scripts/test.sh"
@@ -240,6 +241,11 @@ def _data_diff_in_a_copy(project_copy: Project, command: str) -> None:
     assert "Rows that differ, per column: `customer_segment`" in outputs[-1], outputs[-1]
 
 
+def _workspace_in_a_copy(project_copy: Project, command: str) -> None:
+    """The workspace block on a copy: a second code location, checked and materialized."""
+    add_code_location_and_materialize(project_copy)
+
+
 # The generated README's commands in README order ("<pkg>" stands for the package), with how to run
 # each; `_run` runs it in the installed default project, the runners in ON_A_COPY on a copy.
 GENERATED = {
@@ -258,10 +264,13 @@ GENERATED = {
         " --include-unmodified"
     ): _data_diff_in_a_copy,
     "uv run sqlmesh-dagster pr-diff dev": _data_diff_in_a_copy,
+    "uv run python scripts/add_code_location.py analytics": _workspace_in_a_copy,
+    "uv sync --all-packages": _workspace_in_a_copy,
+    "uv run dg check defs --use-active-venv": _workspace_in_a_copy,
 }
 # Runners that work on a fresh copy of the project instead of the installed one. Each starts from
 # the demo's sources and runs what it needs itself (the data diff runs its whole block).
-ON_A_COPY = (_in_a_copy, _in_a_git_copy, _data_diff_in_a_copy)
+ON_A_COPY = (_in_a_copy, _in_a_git_copy, _data_diff_in_a_copy, _workspace_in_a_copy)
 
 
 @pytest.mark.slow

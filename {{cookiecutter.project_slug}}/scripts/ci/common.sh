@@ -12,9 +12,6 @@ CODE_LOCATION_NAME="{{ cookiecutter.project_slug }}"
 PYTHON_VERSION="{{ cookiecutter.python_version }}"
 WAREHOUSE="{{ cookiecutter.warehouse }}"
 DAGSTER_PLUS_DEPLOYMENT="{{ cookiecutter.dagster_plus_deployment }}"
-# The SQLMesh component's defs state (its prepared manifest), where `dg utils refresh-defs-state`
-# writes it for the key `SQLMeshProjectComponent[sqlmesh_project]`.
-DEFS_STATE_PATH="src/${PACKAGE_NAME}/defs/.local_defs_state/SQLMeshProjectComponent__sqlmesh_project__/state"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "${REPO_ROOT}"
@@ -26,11 +23,40 @@ log() {
     printf '==> %s\n' "$*" >&2
 }
 
-# The SQLMesh projects of the code location: the folders of every SQLMeshProjectComponent in
-# src/${PACKAGE_NAME}/defs/ (`sqlmesh-dagster projects`), read once per script. Every SQLMesh
-# command gets all of them (`sqlmesh -p <first> -p <second> ...`): projects that share one state
-# (SQLMesh's multi-repo mode) are planned together, so a change in one and its readers in another
-# are applied at once, before any code location deploys.
+# The code locations: this repository's project (`.`), or, in a `dg` workspace (dg.toml, made by
+# scripts/add_code_location.py), every project in projects/ (docs/workspace.md).
+code_locations() {
+    local location
+    if [[ ! -f dg.toml ]]; then
+        echo .
+        return
+    fi
+    for location in projects/*/; do
+        if [[ -f "${location}pyproject.toml" ]]; then
+            echo "${location%/}"
+        fi
+    done
+}
+
+# Fails unless every code location holds the defs state of its SQLMesh components (their prepared
+# manifests, where `dg utils refresh-defs-state` writes them: defs/.local_defs_state/ in the
+# location's package), so no deploy ships a location without it.
+require_defs_states() {
+    local location states
+    while IFS= read -r location; do
+        states="$(find "${location}"/src/*/defs/.local_defs_state -path '*SQLMeshProjectComponent__*__/state' -size +0 2>/dev/null || true)"
+        if [[ -z "${states}" ]]; then
+            echo "No SQLMesh component state in ${location}: run scripts/ci/refresh-defs-state.sh before deploying." >&2
+            exit 1
+        fi
+    done < <(code_locations)
+}
+
+# The SQLMesh projects of the code locations: the folders of every SQLMeshProjectComponent in
+# their defs/ (`sqlmesh-dagster projects`, in every location of a workspace), read once per
+# script. Every SQLMesh command gets all of them (`sqlmesh -p <first> -p <second> ...`): projects
+# that share one state (SQLMesh's multi-repo mode) are planned together, so a change in one and its
+# readers in another are applied at once, before any code location deploys.
 SQLMESH_PROJECTS=()
 read_sqlmesh_projects() {
     if [[ -z "${SQLMESH_PROJECTS[*]:-}" ]]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Deploys the code location to Dagster+ with `dg plus deploy`: the full deployment (default `prod`)
-# on the main branch, the pull request's branch deployment when GITHUB_PR_NUMBER is set.
+# on the main branch, the pull request's branch deployment when GITHUB_PR_NUMBER is set. In a `dg`
+# workspace (dg.toml, docs/workspace.md) the same commands at the root deploy every code location
+# it lists.
 # Run refresh-defs-state.sh first: the SQLMesh component's state must be inside the package this
 # builds.
 #
@@ -17,10 +19,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 require_variables DAGSTER_CLOUD_ORGANIZATION DAGSTER_CLOUD_API_TOKEN
-test -s "${DEFS_STATE_PATH}" || {
-    echo "No ${DEFS_STATE_PATH}: run scripts/ci/refresh-defs-state.sh before deploying." >&2
-    exit 1
-}
+require_defs_states
 
 export DAGSTER_BUILD_STATEDIR="${DAGSTER_BUILD_STATEDIR:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/dagster-build-state}"
 rm -rf "${DAGSTER_BUILD_STATEDIR}"
