@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     add_location(name)
     write_workspace_files()
     print(
-        f"Added the code location `{name}` in projects/{name}/. Next: `uv sync --all-packages`, then "
-        "`uv run dg check defs --use-active-venv` (docs/workspace.md)."
+        f"Added the code location `{name}` in projects/{name}/. Next: `uv sync --all-packages`, "
+        "then `uv run dg check defs --use-active-venv` (docs/workspace.md)."
     )
     return 0
 
