@@ -42,7 +42,11 @@ FIRST_LOCATION = Path("projects") / PROJECT_SLUG
 # the README, dagster_home/, the Dockerfile, pre-commit) serves the whole repository.
 PROJECT_FILES = ("pyproject.toml", "src", "tests", "tox.ini")
 # Root files whose paths name the project's source folder.
-ROOT_FILES_WITH_PATHS = (".pre-commit-config.yaml", ".github/workflows/pull_request.yml")
+ROOT_FILES_WITH_PATHS = (
+    ".pre-commit-config.yaml",
+    ".github/workflows/pull_request.yml",
+    "README.md",
+)
 
 WORKSPACE_DG_TOML = """\
 # The `dg` workspace: every project below is a code location (docs/workspace.md).

@@ -10,7 +10,9 @@ export SQLMESH_GATEWAY="${SQLMESH_GATEWAY:-ci}"
 
 log "sqlmesh plan prod --auto-apply (gateway ${SQLMESH_GATEWAY})"
 sqlmesh plan prod --auto-apply --no-prompts
-log "dg utils refresh-defs-state (gateway ${SQLMESH_GATEWAY}, environment prod)"
-SQLMESH_ENVIRONMENT=prod uv run --frozen dg utils refresh-defs-state
-log "dg check defs"
-uv run --frozen dg check defs
+# Every code location (one, or each project of a `dg` workspace: common.sh).
+while IFS= read -r location; do
+    log "dg utils refresh-defs-state, dg check defs in ${location} (gateway ${SQLMESH_GATEWAY}, environment prod)"
+    (cd "${location}" && SQLMESH_ENVIRONMENT=prod uv run --frozen dg utils refresh-defs-state)
+    (cd "${location}" && uv run --frozen dg check defs)
+done < <(code_locations)

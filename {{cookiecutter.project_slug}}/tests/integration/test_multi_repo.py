@@ -139,7 +139,13 @@ def assert_nothing_to_do(project: SQLMeshProject) -> None:
 
 def documented_commands(heading: str) -> list[str]:
     """The ```bash block under `heading` in docs/integration.md, one command a line."""
-    text = (REPOSITORY_ROOT / "docs" / "integration.md").read_text()
+    # The repository's docs/: beside this project, or at the root of the `dg` workspace it is in.
+    docs = next(
+        folder / "docs" / "integration.md"
+        for folder in (REPOSITORY_ROOT, *REPOSITORY_ROOT.parents)
+        if (folder / "docs" / "integration.md").is_file()
+    )
+    text = docs.read_text()
     section = text[text.index(heading) :]
     block = section[section.index("```bash\n") + len("```bash\n") :]
     return [line for line in block[: block.index("```")].splitlines() if line.strip()]
@@ -177,7 +183,6 @@ def render(tmp_path: Path) -> Iterator[Path]:
     shutil.copytree(FIXTURE / "repo_1", package / "sqlmesh_project", ignore=_NOT_COPIED)
     shutil.copytree(FIXTURE / "repo_2", package / "repo_2", ignore=_NOT_COPIED)
     (render / "dagster_home").mkdir()
-    shutil.copy2(REPOSITORY_ROOT / "dagster_home" / "dagster.yaml", render / "dagster_home")
     yield render
 
 
