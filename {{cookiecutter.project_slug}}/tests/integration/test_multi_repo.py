@@ -151,7 +151,9 @@ def documented_commands(heading: str) -> list[str]:
     return [line for line in block[: block.index("```")].splitlines() if line.strip()]
 
 
-def run_as_written(command: str, cwd: Path, environment: dict[str, str]) -> str:
+def run_as_written(
+    command: str, cwd: Path, environment: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     """A documented `uv run <tool> ...` command, with this environment's `<tool>`."""
     prefix = "uv run "
     assert command.startswith(prefix), command
@@ -168,7 +170,7 @@ def run_as_written(command: str, cwd: Path, environment: dict[str, str]) -> str:
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, f"{command}\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
-    return result.stdout + result.stderr
+    return result
 
 
 @pytest.fixture
@@ -183,6 +185,7 @@ def render(tmp_path: Path) -> Iterator[Path]:
     shutil.copytree(FIXTURE / "repo_1", package / "sqlmesh_project", ignore=_NOT_COPIED)
     shutil.copytree(FIXTURE / "repo_2", package / "repo_2", ignore=_NOT_COPIED)
     (render / "dagster_home").mkdir()
+    (render / "dagster_home" / "dagster.yaml").write_text("")  # Dagster's defaults
     yield render
 
 
@@ -207,7 +210,7 @@ def test_the_documented_route_with_one_component_per_project(
     ]
     plain = tmp_path / "plain"  # the same state, for a plain `sqlmesh run`
     for command in commands:
-        output = run_as_written(command, render, environment)
+        result = run_as_written(command, render, environment)
         if " plan prod " in command:
             shutil.copytree(render / "src", plain / "src", ignore=_NOT_COPIED)
             shutil.copy2(render / DATABASE, plain / DATABASE)
@@ -215,6 +218,7 @@ def test_the_documented_route_with_one_component_per_project(
             states = render / package / "defs" / ".local_defs_state"
             for key in ("sqlmesh_project", "repo_2"):
                 assert (states / f"SQLMeshProjectComponent__{key}__" / "state").stat().st_size
+            output = result.stdout + result.stderr
             assert "Error" not in output, output
 
     project = SQLMeshProject(
@@ -222,7 +226,7 @@ def test_the_documented_route_with_one_component_per_project(
         other_project_dirs=(render / package / "repo_2",),
     )
     models, audits = sqlmesh_nodes(project)
-    listed = json.loads(run_as_written("uv run dg list defs --json", render, environment))
+    listed = json.loads(run_as_written("uv run dg list defs --json", render, environment).stdout)
     edges = {
         (asset["asset_key"], dependency)
         for asset in listed["assets"]
