@@ -20,6 +20,8 @@ from sqlmesh.core.snapshot.definition import start_date
 from sqlmesh.utils.date import to_datetime
 from sqlmesh.utils.errors import SQLMeshError
 
+from .accounting import account_for_nodes
+from .audit_subjects import audit_subject
 from .code_references import source_repository
 from .context import (
     duckdb_database_path,
@@ -91,7 +93,8 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
             for name in context.dag.sorted
             if name in context.models and not context.models[name].kind.is_external
         ]
-        return Manifest(
+        standalone_audits = _standalone_audits(project, context, snapshots)
+        manifest = Manifest(
             project_fingerprint=fingerprint,
             gateway=gateway,
             engine=str(engine),
@@ -100,11 +103,15 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
             sqlmesh_version=package_version("sqlmesh"),
             models=tuple(models),
             external_tables=tuple(
-                _external_tables(project, context, snapshots, {model.name for model in models})
+                _external_tables(
+                    context, snapshots, {model.name for model in models}, standalone_audits
+                )
             ),
-            standalone_audits=tuple(_standalone_audits(project, context, snapshots)),
+            standalone_audits=tuple(standalone_audits),
             repository=source_repository(project.project_dir),
         )
+        account_for_nodes(context, manifest)
+        return manifest
     finally:
         context.close()
 
@@ -210,19 +217,22 @@ def _standalone_audits(
     project: SQLMeshProject, context: Context, snapshots: t.Mapping[str, Snapshot]
 ) -> list[SQLMeshStandaloneAudit]:
     entries = []
-    for name, audit in sorted(context.standalone_audits.items()):
+    # By the audit's own name, the name of its snapshot and node in SQLMesh's graph: the keys of
+    # `context.standalone_audits` may differ (dbt tests are keyed `<package>.<test>`).
+    for audit in sorted(context.standalone_audits.values(), key=lambda audit: audit.name):
         if audit.skip:
             continue  # SQLMesh never runs it
-        snapshot = snapshots.get(name)
+        snapshot = snapshots.get(audit.name)
         entries.append(
             SQLMeshStandaloneAudit(
-                name=name,
+                name=audit.name,
                 blocking=bool(audit.blocking),
                 depends_on=tuple(sorted(audit.depends_on or ())),
                 description=audit.description,
                 cron=str(audit.cron),
                 file_path=_relative_path(project, audit),
                 snapshot_identifier=snapshot.snapshot_id.identifier if snapshot else "",
+                subject=audit_subject(audit, context.models),
             )
         )
     return entries
@@ -252,17 +262,24 @@ def _audits(model: Model) -> list[SQLMeshAudit]:
 
 
 def _external_tables(
-    project: SQLMeshProject,
     context: Context,
     snapshots: t.Mapping[str, Snapshot],
     model_names: set[str],
+    standalone_audits: t.Sequence[SQLMeshStandaloneAudit],
 ) -> list[SQLMeshExternalTable]:
     declared = {name: model for name, model in context.models.items() if model.kind.is_external}
+    # Tables read by the models or checked by standalone audits (dbt's source tests) that SQLMesh
+    # does not build.
     referenced = {
         dependency
         for model in context.models.values()
         if model.fqn in model_names
         for dependency in model.depends_on or ()
+        if dependency not in model_names
+    } | {
+        dependency
+        for audit in standalone_audits
+        for dependency in audit.depends_on
         if dependency not in model_names
     }
     tables = []
