@@ -258,6 +258,7 @@ GENERATED = {
         " --include-unmodified"
     ): _data_diff_in_a_copy,
     "uv run sqlmesh-dagster pr-diff dev": _data_diff_in_a_copy,
+    "uv run sqlmesh-dagster doctor": _run,
 }
 # Runners that work on a fresh copy of the project instead of the installed one. Each starts from
 # the demo's sources and runs what it needs itself (the data diff runs its whole block).

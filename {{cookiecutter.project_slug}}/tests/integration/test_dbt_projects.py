@@ -164,7 +164,7 @@ def test_every_dbt_model_is_an_asset_and_every_test_a_check(
 
 
 def test_dagster_runs_what_sqlmesh_would_and_reports_each_node_once(
-    dbt_shop: DbtShop, dagster_run: dg.ExecuteInProcessResult
+    dbt_shop: DbtShop, manifest: Manifest, dagster_run: dg.ExecuteInProcessResult
 ) -> None:
     result = dagster_run
     assert result.success
@@ -183,11 +183,18 @@ def test_dagster_runs_what_sqlmesh_would_and_reports_each_node_once(
             assert len(partitions) == intervals[name], name  # one per day SQLMesh filled
         else:
             assert partitions == [None], name
-    evaluations = Counter(
-        (
-            str(event.metadata["sqlmesh/model_name"].value),
-            str(event.metadata["sqlmesh/audit_name"].value),
+    # Each check result, as the SQLMesh audit its check spec stands for.
+    graph = sqlmesh_definitions(dbt_shop.project, manifest=manifest).resolve_asset_graph()
+    audits = {
+        check.key: (
+            str(check.metadata["sqlmesh/model_name"]),
+            str(check.metadata["sqlmesh/audit_name"]),
         )
+        for assets_def in graph.assets_defs
+        for check in assets_def.check_specs
+    }
+    evaluations = Counter(
+        audits[dg.AssetCheckKey(event.asset_key, event.check_name)]
         for event in result.get_asset_check_evaluations()
     )
     assert evaluations == dbt_shop.audits

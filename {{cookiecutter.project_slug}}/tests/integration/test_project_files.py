@@ -65,8 +65,11 @@ def cluttered(
     locked.chmod(0)
     # A file whose read fails even for root (tests may run as root, who reads any file).
     (project_dir / "unreadable").symlink_to("/proc/self/mem")
-    for name in (".orders.sql.swp", "orders.sql~", ".#orders.sql", "#orders.sql#", "4913"):
+    for name in (".orders.sql.swp", "orders.sql~", "#orders.sql#", "4913"):
         (models / "marts" / name).write_text("editor state\n")
+    # Emacs's lock of a file being edited: a dangling symlink (SQLMesh itself fails on one named
+    # like a model under `models/`, so this one locks the settings).
+    (project_dir / ".#settings.yaml").symlink_to("user@host.4242")
     for folder in ("__pycache__", "models/__pycache__", "target", "logs", ".cache"):
         (project_dir / folder).mkdir(exist_ok=True)
         (project_dir / folder / "clutter.bin").write_bytes(os.urandom(16))

@@ -127,7 +127,11 @@ def _account_for_standalone_audits(manifest: Manifest) -> None:
                 "standalone audit",
                 audit.name,
                 "its check needs an asset to sit on, and it reads "
-                + (f"{read}, none of them a model with a table or an external table" if read else "no table"),
+                + (
+                    f"{read}, none of them a model with a table or an external table"
+                    if read
+                    else "no table"
+                ),
                 "make its query read the model or table it checks (`FROM <model>`), or set "
                 "`skip true` on it if it should not run",
             )

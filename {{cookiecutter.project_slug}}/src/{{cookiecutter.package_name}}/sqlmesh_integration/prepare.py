@@ -67,9 +67,17 @@ def prepare_manifest(project: SQLMeshProject, *, read_state: bool = True) -> Man
         config = load_config(project)  # once
         context = open_context(project, load=True, config=config)
     # What SQLMesh raises for the project's own files: its config and model errors, SQL it cannot
-    # parse, settings that do not validate, Python (macros, models, config.py) that does not import.
-    # Anything else is a bug and is raised as it is.
-    except (SQLMeshError, SqlglotError, ValidationError, SyntaxError, ImportError) as error:
+    # parse, settings that do not validate, Python (macros, models, config.py) that does not import,
+    # a file it cannot read (a dangling symlink named like a model). Anything else is a bug and is
+    # raised as it is.
+    except (
+        SQLMeshError,
+        SqlglotError,
+        ValidationError,
+        SyntaxError,
+        ImportError,
+        OSError,
+    ) as error:
         raise ProjectLoadError(str(project.project_dir), error) from masked_cause(error)
     try:
         database = duckdb_database_path(project, config)

@@ -24,8 +24,8 @@ MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
 _IGNORED_TOP_FOLDERS = frozenset({".dagster", "logs", ".cache", "target"})
 # ...while these are never source, wherever they are.
 _IGNORED_FOLDERS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
-# Editors' swap, backup and lock files (vim, emacs, macOS): they come and go while a file is
-# edited, and neither SQLMesh nor dbt reads them.
+# Editors' swap and backup files (vim, emacs, macOS): they come and go while a file is edited, and
+# neither SQLMesh nor dbt reads them.
 _EDITOR_SUFFIXES = ("~", ".swp", ".swo", ".swx", ".swn", ".bak")
 _EDITOR_NAMES = frozenset({".DS_Store", "4913"})
 # Database files by name (DuckDB's, SQLite's, their write-ahead logs and temporary files)...
@@ -119,10 +119,10 @@ def _is_source_file(path: Path) -> bool:
 
 
 def _is_editor_file(name: str) -> bool:
+    # Never by a name SQLMesh could read (`.#orders.sql`, emacs's lock, is a dangling symlink).
     return (
         name in _EDITOR_NAMES
         or name.endswith(_EDITOR_SUFFIXES)
-        or name.startswith(".#")
         or (name.startswith("#") and name.endswith("#"))
     )
 
