@@ -37,7 +37,6 @@ class NodeCount:
     embedded: frozenset[str] = frozenset()
     external: frozenset[str] = frozenset()
     audits: Counter[AuditKey] = field(default_factory=Counter)
-    standalone: frozenset[str] = frozenset()
 
 
 def sqlmesh_nodes(context: Context) -> NodeCount:
@@ -53,14 +52,14 @@ def sqlmesh_nodes(context: Context) -> NodeCount:
         else:
             models.add(name)
         audits.update((name, audit.name) for audit, _ in model.audits_with_args if not audit.skip)
-    standalone = {audit.name for audit in context.standalone_audits.values() if not audit.skip}
-    audits.update((name, name) for name in standalone)
+    audits.update(
+        (audit.name, audit.name) for audit in context.standalone_audits.values() if not audit.skip
+    )
     return NodeCount(
         models=frozenset(models),
         embedded=frozenset(embedded),
         external=frozenset(external),
         audits=audits,
-        standalone=frozenset(standalone),
     )
 
 
@@ -78,7 +77,6 @@ def manifest_nodes(manifest: Manifest) -> NodeCount:
         embedded=frozenset(model.name for model in manifest.models if model.is_embedded),
         external=frozenset(table.name for table in manifest.external_tables),
         audits=audits,
-        standalone=frozenset(audit.name for audit in manifest.standalone_audits),
     )
 
 
