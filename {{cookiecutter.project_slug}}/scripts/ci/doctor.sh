@@ -13,9 +13,10 @@ log "sqlmesh-dagster doctor (gateway ${SQLMESH_GATEWAY}, environment ${environme
 status=0
 report="$(uv run --frozen sqlmesh-dagster doctor --environment "${environment}")" || status=$?
 printf '%s\n' "${report}"
+fence='```'
 {
-    printf '## SQLMesh and Dagster side by side (`sqlmesh-dagster doctor`)\n\n```text\n'
+    printf '## SQLMesh and Dagster side by side (sqlmesh-dagster doctor)\n\n%s\n' "${fence}text"
     printf '%s\n' "${report}"
-    printf '```\n'
+    printf '%s\n' "${fence}"
 } >>"${SUMMARY_FILE}"
 exit "${status}"

@@ -28,7 +28,7 @@ if t.TYPE_CHECKING:
     from sqlmesh.core.audit import StandaloneAudit
     from sqlmesh.core.model import Model
 
-# Only parsed, never rendered: dbt's own tags (`{% test %}`, `{% call %}`...) fail to parse and
+# Only parsed, never rendered: dbt's own block tags (`test`, `call`...) fail to parse and
 # leave the default placement.
 _JINJA = Environment(extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"])
 
