@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -132,7 +132,9 @@ def diagnose(
             Finding("definitions", f"the Dagster definitions do not load: {definitions_error}")
         )
     else:
-        dagster = dagster_nodes(definitions, project)
+        dagster = dagster_nodes(
+            definitions, project, expected.models | expected.embedded | expected.external
+        )
         differences += _compare_models(expected, dagster, code)
         differences += _compare_audits(expected, dagster)
     if held is None:
@@ -156,12 +158,15 @@ def diagnose(
     return Diagnosis(environment, tuple(differences), tuple(notes), counts)
 
 
-def dagster_nodes(definitions: dg.Definitions, project: SQLMeshProject) -> DagsterNodes:
+def dagster_nodes(
+    definitions: dg.Definitions, project: SQLMeshProject, known: Collection[str] = ()
+) -> DagsterNodes:
     """The assets and checks of `definitions` that stand for nodes of this SQLMesh project.
 
     Assets of a step whose SQLMesh resource runs this project, and the assets without a step
-    (external tables, EMBEDDED models) those read or SQLMesh names; other SQLMesh projects of the
-    same code location are left out.
+    (external tables, EMBEDDED models) those read or whose SQLMesh name is `known`; other SQLMesh
+    projects of the same code location are left out. Without any SQLMesh resource for the
+    project, every SQLMesh asset counts.
     """
     ours = _resource_keys(definitions, project)
     graph = definitions.resolve_asset_graph()
@@ -179,7 +184,7 @@ def dagster_nodes(definitions: dg.Definitions, project: SQLMeshProject) -> Dagst
         mine = assets_def in executable
         for spec in assets_def.specs:
             name = spec.metadata.get(METADATA_MODEL_NAME)
-            if name is None or not (mine or spec.key in read or not ours):
+            if name is None or not (mine or not ours or spec.key in read or name in known):
                 continue
             identifier = str(spec.metadata.get(METADATA_SNAPSHOT_IDENTIFIER, ""))
             assets.append((str(name), spec.key, assets_def.is_executable, identifier))
