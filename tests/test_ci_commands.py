@@ -50,6 +50,7 @@ STEPS: list[tuple[str, str]] = [
     (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py,lint -- -m 'not slow'"),
     (r"bash scripts/ci/check-sqlmesh\.sh", "run"),
     (r"bash scripts/ci/check-definitions\.sh", "run"),
+    (r"bash scripts/ci/doctor\.sh", "run"),
     (r"bash scripts/ci/plan-apply\.sh( prod)?", "run"),
     (r"bash scripts/ci/plan-preview\.sh prod", "run"),
     (r"bash scripts/ci/refresh-defs-state\.sh( prod)?", "run"),
@@ -186,6 +187,9 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     # 1. Pull request opened: checks (scratch DuckDB), then the pull request's environment.
     Runner(checks_checkout).run_job(pull_request, "checks")
     assert checks_checkout.defs_state.is_file()
+    # The doctor found SQLMesh and Dagster agreeing, and said so in the job summary.
+    checks_summary = (checks_checkout.path.parent / "actions-checks" / "summary.md").read_text()
+    assert "no difference between SQLMesh and Dagster" in checks_summary, checks_summary
 
     runner = Runner(production)
     runner.run_job(pull_request, "branch-deployment")

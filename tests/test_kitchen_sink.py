@@ -1,10 +1,10 @@
 """A SQLMesh project with every feature SQLMesh has, run end to end through Dagster.
 
-`tests/projects/kitchen_sink/` replaces the sample in a copy of the installed project: Python
-models (one importing a helper module of the project), a model in another dialect, blueprints,
-a signal that holds back every odd hour, SCD type 2 by time and by column, a custom
-materialization, VIEW, SEED, EMBEDDED and disabled models, `batch_size`, relative starts, hourly
-and monthly intervals, INCREMENTAL_BY_* and INCREMENTAL_UNMANAGED kinds, FULL, a standalone audit,
+`tests/projects/kitchen_sink/` replaces the sample in a copy of the installed project: Python models
+(one importing a helper module of the project, one yielding no rows), a model in another dialect,
+blueprints, a signal that holds back every odd hour, SCD type 2 by time and by column, a custom
+materialization, VIEW, SEED, EMBEDDED and disabled models, `batch_size`, relative starts, hourly and
+monthly intervals, INCREMENTAL_BY_* and INCREMENTAL_UNMANAGED kinds, FULL, a standalone audit,
 audits on an external model, Python and SQL macros, a Jinja query, and a `config.py` config.
 
 Outcomes are read where they live: intervals in SQLMesh state before and after, and the events of
@@ -156,6 +156,8 @@ def test_materialize_all_runs_everything_sqlmesh_would_and_reports_it_truthfully
         counted = after[name]["kind"] not in {"VIEW", "INCREMENTAL_BY_TIME_RANGE"}
         assert ("dagster/row_count" in metadata) == counted, name
         assert "sqlmesh/rows_processed" not in metadata, name
+    # A Python model that yields no rows: SQLMesh evaluated it, so it is materialized, empty.
+    assert materialized["marts/no_rows"]["dagster/row_count"] == 0
     days = materialized["staging/days"]
     assert (days["sqlmesh/interval_count"], days["sqlmesh/batch_count"]) == (7, 1)
     # The signal holds back every odd hour: SQLMesh fills the even ones only, and Dagster reports

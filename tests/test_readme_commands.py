@@ -264,6 +264,7 @@ GENERATED = {
         " --include-unmodified"
     ): _data_diff_in_a_copy,
     "uv run sqlmesh-dagster pr-diff dev": _data_diff_in_a_copy,
+    "uv run sqlmesh-dagster doctor": _run,
     "uv run python scripts/add_code_location.py analytics": _workspace_in_a_copy,
     "uv sync --all-packages": _workspace_in_a_copy,
     "uv run dg check defs --use-active-venv": _workspace_in_a_copy,

@@ -303,6 +303,7 @@ def test_pull_request_jobs(default_project: Path) -> None:
         "tox -e",
         "check-sqlmesh.sh",
         "check-definitions.sh",
+        "doctor.sh",
         "plan-apply.sh",
         "plan-preview.sh prod",
         "dagster-deploy.sh",

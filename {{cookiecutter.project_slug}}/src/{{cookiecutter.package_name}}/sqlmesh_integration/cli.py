@@ -7,6 +7,9 @@
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
 - `sqlmesh-dagster pr-diff pr_<number>` writes the data diff of a pull request's environment against
   `prod` as Markdown (`scripts/ci/pr-diff.sh`; see `data_diff.py`).
+- `sqlmesh-dagster doctor [--environment E]` puts SQLMesh's view of the project beside the Dagster
+  definitions, one line per difference, and exits 1 on any (see `doctor.py`): the first thing to
+  run after dropping in a project, and a pull request check (`scripts/ci/doctor.sh`).
 - `sqlmesh-dagster mirror [--environment E]` reports what SQLMesh filled outside Dagster (a plan's
   backfill, a CLI `sqlmesh run`) as runless materializations in the Dagster instance of
   DAGSTER_HOME, with the CI run's URL when it runs in CI (see `mirror.py`).
@@ -79,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="The SQLMesh environment (default: SQLMESH_ENVIRONMENT, else prod).",
     )
+    _add_doctor_parser(commands)
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "environment":
@@ -88,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pr_diff(_project(arguments.project_dir), arguments)
         if arguments.command == "projects":
             return _projects()
+        if arguments.command == "doctor":
+            return _doctor(_project(arguments.project_dir), arguments)
         if arguments.command == "mirror":
             return _mirror(_project(arguments.project_dir), arguments.environment)
         return _prepare(_project(arguments.project_dir), read_state=not arguments.no_state)
@@ -153,6 +159,37 @@ def _mirror(project: SQLMeshProject, environment: str | None) -> int:
     else:
         print(f"Nothing to mirror: Dagster shows everything SQLMesh filled in `{environment}`.")
     return 0
+
+
+def _add_doctor_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="Compare SQLMesh's view of the project with the Dagster definitions."
+    )
+    doctor.add_argument(
+        "--environment",
+        default=None,
+        help="The SQLMesh environment to compare (default: SQLMESH_ENVIRONMENT, else prod).",
+    )
+    doctor.add_argument(
+        "--definitions",
+        default=None,
+        help="The code location's module (default: this package's `definitions`).",
+    )
+
+
+def _doctor(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
+    from .doctor import diagnose, load_code_location, render
+
+    module = arguments.definitions or f"{__package__.rpartition('.')[0]}.definitions"
+    definitions, error = load_code_location(module)
+    diagnosis = diagnose(
+        project,
+        definitions,
+        arguments.environment or environment_from_env(),
+        definitions_error=error,
+    )
+    print(render(diagnosis))
+    return 0 if diagnosis.clean else 1
 
 
 def _add_pr_diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

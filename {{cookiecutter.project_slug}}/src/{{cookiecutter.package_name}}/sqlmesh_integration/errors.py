@@ -159,6 +159,18 @@ class ProjectLoadError(SQLMeshIntegrationError):
         )
 
 
+class UnmappedNodeError(SQLMeshIntegrationError):
+    """A node SQLMesh would run (a model or an audit) has no place among the Dagster definitions.
+
+    Raised while the manifest is prepared, so that no definitions load without it: every model
+    SQLMesh evaluates is one asset and every audit it runs is one check, or the load stops here.
+    """
+
+    def __init__(self, kind: str, name: str, reason: str, fix: str) -> None:
+        super().__init__(f"SQLMesh {kind} `{name}` cannot be shown in Dagster: {reason}; {fix}.")
+        self.kind, self.name = kind, name
+
+
 class SelectionError(SQLMeshIntegrationError):
     """A `select` or `exclude` of the component is not SQLMesh selector syntax it understands."""
 

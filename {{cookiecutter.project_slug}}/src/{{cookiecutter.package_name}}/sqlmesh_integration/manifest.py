@@ -29,7 +29,7 @@ from .errors import (
 )
 from .project import SQLMeshProject
 
-MANIFEST_FORMAT = 5
+MANIFEST_FORMAT = 6
 # The command that prepares the manifest file the `@sqlmesh_assets` decorator reads.
 PREPARE_COMMAND = "uv run sqlmesh-dagster prepare"
 
@@ -136,6 +136,8 @@ class SQLMeshStandaloneAudit:
 
     SQLMesh runs it in `sqlmesh run` on its own cron, after the models it reads. It becomes one
     Dagster asset check (see `specs.standalone_check_spec` for the asset it is attached to).
+    `name` is its node's name in SQLMesh's graph (and its snapshot's); `subject` the node it
+    checks when SQLMesh says which (a dbt test's model, see `audit_subjects.py`), else None.
     """
 
     name: str
@@ -145,6 +147,7 @@ class SQLMeshStandaloneAudit:
     cron: str = "@daily"
     file_path: str | None = None
     snapshot_identifier: str = ""
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,10 +240,17 @@ def project_fingerprint(project: SQLMeshProject) -> str:
     """A hash of the project's source files and gateway choice, to tell when a manifest is stale."""
     digest = hashlib.sha256()
     digest.update(f"gateway={project.requested_gateway}\n".encode())
+    top = Path(os.path.abspath(project.project_dir))
     for path in project.source_files():
-        digest.update(Path(os.path.relpath(path, project.project_dir)).as_posix().encode())
+        # Relative to the first folder (`../repo_2/...` for a folder loaded beside it).
+        digest.update(Path(os.path.relpath(path, top)).as_posix().encode())
         digest.update(b"\0")
-        digest.update(path.read_bytes())
+        try:
+            digest.update(path.read_bytes())
+        except OSError as error:
+            # Unreadable (permissions), or gone since it was listed: SQLMesh, not the fingerprint,
+            # says what is wrong with it when it loads the project.
+            digest.update(f"<unreadable: {error.strerror}>".encode())
         digest.update(b"\0")
     return digest.hexdigest()
 

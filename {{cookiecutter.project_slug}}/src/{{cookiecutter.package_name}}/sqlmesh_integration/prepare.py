@@ -21,6 +21,8 @@ from sqlmesh.core.snapshot.definition import start_date
 from sqlmesh.utils.date import to_datetime
 from sqlmesh.utils.errors import SQLMeshError
 
+from .accounting import account_for_nodes
+from .audit_subjects import audit_subject
 from .code_references import source_repository
 from .context import (
     duckdb_database_path,
@@ -74,9 +76,17 @@ def _prepare_manifest(project: SQLMeshProject, *, read_state: bool) -> Manifest:
         config = load_config(project)  # once
         context = open_context(project, load=True, config=config)
     # What SQLMesh raises for the project's own files: its config and model errors, SQL it cannot
-    # parse, settings that do not validate, Python (macros, models, config.py) that does not import.
-    # Anything else is a bug and is raised as it is.
-    except (SQLMeshError, SqlglotError, ValidationError, SyntaxError, ImportError) as error:
+    # parse, settings that do not validate, Python (macros, models, config.py) that does not import,
+    # a file it cannot read (a dangling symlink named like a model). Anything else is a bug and is
+    # raised as it is.
+    except (
+        SQLMeshError,
+        SqlglotError,
+        ValidationError,
+        SyntaxError,
+        ImportError,
+        OSError,
+    ) as error:
         raise ProjectLoadError(str(project.project_dir), error) from masked_cause(error)
     try:
         database = duckdb_database_path(project, config)
@@ -104,7 +114,8 @@ def _prepare_manifest(project: SQLMeshProject, *, read_state: bool) -> Manifest:
             _model_entry(project, context, context.models[name], snapshots[name], None, None)
             for name in upstream_names
         ]
-        return Manifest(
+        standalone_audits = _standalone_audits(project, context, snapshots)
+        manifest = Manifest(
             project_fingerprint=fingerprint,
             gateway=gateway,
             engine=str(engine),
@@ -113,12 +124,16 @@ def _prepare_manifest(project: SQLMeshProject, *, read_state: bool) -> Manifest:
             sqlmesh_version=package_version("sqlmesh"),
             models=tuple(models),
             external_tables=tuple(
-                _external_tables(project, context, snapshots, set(own_models), set(upstream_names))
+                _external_tables(
+                    context, snapshots, set(own_models), set(upstream_names), standalone_audits
+                )
             ),
-            standalone_audits=tuple(_standalone_audits(project, context, snapshots)),
+            standalone_audits=tuple(standalone_audits),
             repository=source_repository(project.project_dir),
             upstream_models=tuple(upstream_models),
         )
+        account_for_nodes(context, manifest)
+        return manifest
     finally:
         context.close()
 
@@ -264,21 +279,24 @@ def _standalone_audits(
 ) -> list[SQLMeshStandaloneAudit]:
     entries = []
     projects = own_projects(context)
-    for name, audit in sorted(context.standalone_audits.items()):
+    # By the audit's own name, the name of its snapshot and node in SQLMesh's graph: the keys of
+    # `context.standalone_audits` may differ (dbt tests are keyed `<package>.<test>`).
+    for audit in sorted(context.standalone_audits.values(), key=lambda audit: audit.name):
         if audit.skip:
             continue  # SQLMesh never runs it
         if audit.project not in projects:
             continue  # another multi-repo project's: a check of that project's component
-        snapshot = snapshots.get(name)
+        snapshot = snapshots.get(audit.name)
         entries.append(
             SQLMeshStandaloneAudit(
-                name=name,
+                name=audit.name,
                 blocking=bool(audit.blocking),
                 depends_on=tuple(sorted(audit.depends_on or ())),
                 description=audit.description,
                 cron=str(audit.cron),
                 file_path=_relative_path(project, audit),
                 snapshot_identifier=snapshot.snapshot_id.identifier if snapshot else "",
+                subject=audit_subject(audit, context.models),
             )
         )
     return entries
@@ -308,27 +326,35 @@ def _audits(model: Model) -> list[SQLMeshAudit]:
 
 
 def _external_tables(
-    project: SQLMeshProject,
     context: Context,
     snapshots: t.Mapping[str, Snapshot],
     model_names: set[str],
     upstream_names: set[str],
+    standalone_audits: t.Sequence[SQLMeshStandaloneAudit],
 ) -> list[SQLMeshExternalTable]:
     """The tables the models read but SQLMesh does not build, and the declared external models.
 
-    An external model declared by another multi-repo project is listed when a model reads it,
-    without its audits (checks of that project's component); the two external assets are the
-    same spec, which Dagster merges.
+    Tables read by the models or checked by standalone audits (dbt's source tests). Another
+    multi-repo project's models (`upstream_names`) are not tables of this kind: they are
+    dependencies on their assets. An external model declared by another project is listed when
+    read, without its audits (checks of that project's component); the two external assets are
+    the same spec, which Dagster merges.
     """
     projects = own_projects(context)
     external = {name: model for name, model in context.models.items() if model.kind.is_external}
     declared = {name: model for name, model in external.items() if model.project in projects}
+    not_tables = model_names | upstream_names
     referenced = {
         dependency
         for model in context.models.values()
         if model.fqn in model_names
         for dependency in model.depends_on or ()
-        if dependency not in model_names and dependency not in upstream_names
+        if dependency not in not_tables
+    } | {
+        dependency
+        for audit in standalone_audits
+        for dependency in audit.depends_on
+        if dependency not in not_tables
     }
     tables = []
     for name in sorted(referenced | set(declared)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,15 @@ from .errors import BranchDeploymentEnvironmentError, InvalidInputError, Project
 PROD_ENVIRONMENT = "prod"
 MANIFEST_RELATIVE_PATH = Path(".dagster") / "manifest.json"
 
-# Files SQLMesh writes into (or next to) a project that are not project source.
-_IGNORED_PARTS = frozenset({".dagster", "logs", "__pycache__", ".cache", "target"})
+# Folders SQLMesh, dbt and this integration write at the project's top (state, logs, caches, dbt's
+# `target/`): never source. Only at the top, so a model folder of that name is still source...
+_IGNORED_TOP_FOLDERS = frozenset({".dagster", "logs", ".cache", "target"})
+# ...while these are never source, wherever they are.
+_IGNORED_FOLDERS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
+# Editors' swap and backup files (vim, emacs, macOS): they come and go while a file is edited, and
+# neither SQLMesh nor dbt reads them.
+_EDITOR_SUFFIXES = ("~", ".swp", ".swo", ".swx", ".swn", ".bak")
+_EDITOR_NAMES = frozenset({".DS_Store", "4913"})
 # Database files by name (DuckDB's, SQLite's, their write-ahead logs and temporary files)...
 _IGNORED_SUFFIXES = (
     ".duckdb",
@@ -96,6 +104,27 @@ def is_database_file(path: Path) -> bool:
         return False
     offset, magic = _DUCKDB_MAGIC
     return head[offset : offset + len(magic)] == magic or head.startswith(_SQLITE_HEADER)
+
+
+def _is_source_file(path: Path) -> bool:
+    """Whether a file found in the project is source (see `SQLMeshProject.source_files`)."""
+    name = path.name
+    if name.endswith(_IGNORED_SUFFIXES) or _is_editor_file(name):
+        return False
+    try:
+        status = path.stat()  # through a symlink, to what it points at
+    except OSError:
+        return False  # a dangling symlink, a loop of links, or a file removed meanwhile
+    return stat.S_ISREG(status.st_mode) and not is_database_file(path)
+
+
+def _is_editor_file(name: str) -> bool:
+    # Never by a name SQLMesh could read (`.#orders.sql`, emacs's lock, is a dangling symlink).
+    return (
+        name in _EDITOR_NAMES
+        or name.endswith(_EDITOR_SUFFIXES)
+        or (name.startswith("#") and name.endswith("#"))
+    )
 
 
 @dataclass(frozen=True)
@@ -181,21 +210,16 @@ class SQLMeshProject:
     def source_files(self) -> list[Path]:
         """The project's source files (what the manifest fingerprint covers), sorted.
 
-        Those of every folder in `project_dirs`, in that order.
+        Those of every folder in `project_dirs`, in that order. Regular files only, reached
+        through symlinks to files and folders as dbt reads them (a superset of SQLMesh's own
+        reads, which follow file links only): dangling links, sockets, FIFOs and devices are left
+        out (opening a FIFO would block), and so are databases, caches, logs, dbt's `target/` and
+        editors' swap files. A folder reached twice (a link back up the tree) is walked once.
+        Never raises for what it finds.
         """
         files: list[Path] = []
         for project_dir in self.project_dirs:
-            found: list[Path] = []
-            # os.walk prunes SQLMesh's `.cache` and `logs` folders instead of listing their files.
-            for root, folders, names in os.walk(project_dir):
-                folders[:] = sorted(folder for folder in folders if folder not in _IGNORED_PARTS)
-                found.extend(
-                    Path(root, name)
-                    for name in names
-                    if not name.endswith(_IGNORED_SUFFIXES)
-                    and not is_database_file(Path(root, name))
-                )
-            files.extend(sorted(found))
+            files.extend(_source_files_under(project_dir))
         return files
 
 
@@ -204,3 +228,20 @@ def _display_dir(folder: Path) -> str:
         return str(folder.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(folder)
+
+
+
+def _source_files_under(project_dir: Path) -> list[Path]:
+    top = os.path.abspath(project_dir)
+    walked: set[str] = set()
+    files: list[Path] = []
+    for root, folders, names in os.walk(top, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            folders[:] = []
+            continue
+        walked.add(real)
+        ignored = _IGNORED_FOLDERS | (_IGNORED_TOP_FOLDERS if root == top else frozenset())
+        folders[:] = sorted(folder for folder in folders if folder not in ignored)
+        files.extend(Path(root, name) for name in names if _is_source_file(Path(root, name)))
+    return sorted(files)

@@ -21,7 +21,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from .errors import SelectionError
-from .manifest import Manifest, SQLMeshModel
+from .manifest import Manifest, SQLMeshModel, SQLMeshStandaloneAudit
 
 _UNSUPPORTED = re.compile(r"[&^()]|\bgit:")
 
@@ -57,7 +57,7 @@ def select_manifest(manifest: Manifest, select: str | None, exclude: str | None)
     standalone_audits = tuple(
         audit
         for audit in manifest.standalone_audits
-        if _audit_owner(audit.depends_on, manifest) in names | kept_tables
+        if _audit_owner(audit, manifest) in names | kept_tables
     )
     read |= {dependency for audit in standalone_audits for dependency in audit.depends_on}
     upstream_models = tuple(
@@ -74,19 +74,21 @@ def select_manifest(manifest: Manifest, select: str | None, exclude: str | None)
     )
 
 
-def _audit_owner(read: Iterable[str], manifest: Manifest) -> str | None:
-    """The model a standalone audit's check is attached to (`specs.standalone_check_spec`).
+def _audit_owner(audit: SQLMeshStandaloneAudit, manifest: Manifest) -> str | None:
+    """The node a standalone audit's check is attached to (`specs.standalone_check_spec`).
 
-    The most downstream model of the manifest it reads, else the first external table it reads.
+    The node it checks when SQLMesh says which (`subject`), else the most downstream model of the
+    manifest it reads, else the first external table it reads.
     """
-    read = list(read)
-    models = [
-        model.name for model in manifest.models if model.name in read and not model.is_embedded
-    ]
-    if models:
-        return models[-1]
+    tables = {model.name for model in manifest.models if not model.is_embedded}
     external = {table.name for table in manifest.external_tables}
-    return next((name for name in read if name in external), None)
+    if audit.subject in tables | external:
+        return audit.subject
+    models = [model.name for model in manifest.models if model.name in tables]
+    read = [name for name in models if name in audit.depends_on]
+    if read:
+        return read[-1]
+    return next((name for name in audit.depends_on if name in external), None)
 
 
 def selected_names(models: Iterable[SQLMeshModel], expression: str | None) -> set[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, UnmappedNodeError
 from .manifest import (
     Manifest,
     SQLMeshAudit,
@@ -119,6 +119,7 @@ def build_specs(
         checks.append(
             standalone_check_spec(audit, materialized, model_keys, external_keys, upstream_keys)
         )
+    _refuse_duplicate_checks(checks)
     return SQLMeshSpecs(
         assets=assets, checks=checks, external_assets=external_assets, inlined_assets=inlined_assets
     )
@@ -197,17 +198,22 @@ def standalone_check_spec(
 ) -> dg.AssetCheckSpec:
     """The check of a standalone audit.
 
-    It is attached to the most downstream model the audit reads (so it runs, and Dagster shows
-    it, after all of them), or to an external table when it reads only external tables; the
-    other tables it reads, models of another project included (`upstream_keys`), are its
-    additional dependencies.
+    It is attached to the node the audit checks when SQLMesh says which (`audit.subject`: a dbt
+    test's model, so a `relationships` test sits on the model holding the foreign key), else to
+    the most downstream model the audit reads (so it runs, and Dagster shows it, after all of
+    them), or to an external table when it reads only external tables; the other tables it reads,
+    models of another project included (`upstream_keys`), are its additional dependencies.
     """
     order = {name: index for index, name in enumerate(model_names)}
     read_models = sorted(
         (name for name in audit.depends_on if name in order), key=lambda name: order[name]
     )
     read_external = [name for name in audit.depends_on if name in external_keys]
-    if read_models:
+    if audit.subject in order:
+        target = model_keys[audit.subject]
+    elif audit.subject in external_keys:
+        target = external_keys[audit.subject]
+    elif read_models:
         target = model_keys[read_models[-1]]
     elif read_external:
         target = external_keys[read_external[0]]
@@ -297,6 +303,22 @@ def audit_description(audit: SQLMeshAudit) -> str:
     arguments = ", ".join(f"{key} := {value}" for key, value in audit.arguments.items())
     kind = "blocking" if audit.blocking else "non-blocking"
     return f"SQLMesh audit `{audit.name}({arguments})` ({kind})."
+
+
+def _refuse_duplicate_checks(checks: list[dg.AssetCheckSpec]) -> None:
+    """Each audit is one check: two audits whose checks share a key would lose one of them."""
+    owners: dict[dg.AssetCheckKey, dg.AssetCheckSpec] = {}
+    for check in checks:
+        other = owners.setdefault(check.key, check)
+        if other is not check:
+            raise UnmappedNodeError(
+                "audit",
+                f"{check.metadata[METADATA_AUDIT_NAME]}` of `{check.metadata[METADATA_MODEL_NAME]}",
+                f"its check `{check.name}` on {check.asset_key.to_user_string()} would be the "
+                f"same check as audit `{other.metadata[METADATA_AUDIT_NAME]}` of "
+                f"`{other.metadata[METADATA_MODEL_NAME]}`",
+                "rename one of the two audits",
+            )
 
 
 def _refuse_duplicate_keys(keys: dict[str, dg.AssetKey]) -> None:
