@@ -230,7 +230,6 @@ def _display_dir(folder: Path) -> str:
         return str(folder)
 
 
-
 def _source_files_under(project_dir: Path) -> list[Path]:
     top = os.path.abspath(project_dir)
     walked: set[str] = set()
