@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import dagster as dg
 import pytest
 import yaml
-from dagster.components.testing import create_defs_folder_sandbox
+from dagster.components.testing import DefsFolderSandbox, create_defs_folder_sandbox
 
 import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject, SQLMeshProjectComponent
@@ -115,7 +113,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def loaded_project(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LoadedProject]:
+) -> LoadedProject:
     """The project copied, applied to `prod` on the ci gateway (no backfill), and loaded."""
     source: ProjectSource | None = request.param
     if source is None:
@@ -127,10 +125,8 @@ def loaded_project(
     project_dir = root / source.project_dir.name
     shutil.copytree(source.project_dir, project_dir, ignore=_NOT_SOURCE)
     project = SQLMeshProject(project_dir, gateway=GATEWAY)
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for name in _ENVIRONMENT_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("SQLMESH_GATEWAY", GATEWAY)
+    with pytest.MonkeyPatch.context() as monkeypatch, create_defs_folder_sandbox() as sandbox:
+        _clear_environment(monkeypatch)
         gateways = sorted(load_config(project).gateways)
         if GATEWAY not in gateways:
             pytest.fail(
@@ -138,8 +134,20 @@ def loaded_project(
                 f"one on DuckDB to its config, the gateway its tests and pull requests run on."
             )
         apply_to_prod(project)
-        with _definitions(source, project_dir) as definitions:
-            yield LoadedProject(source, project, definitions)
+        definitions = _definitions(sandbox, source, project_dir)
+    return LoadedProject(source, project, definitions)
+
+
+@pytest.fixture(autouse=True)
+def _no_deployment_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs target the copy's `prod` on the ci gateway, whatever the shell's environment says."""
+    _clear_environment(monkeypatch)
+
+
+def _clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _ENVIRONMENT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SQLMESH_GATEWAY", GATEWAY)
 
 
 def apply_to_prod(project: SQLMeshProject) -> None:
@@ -154,25 +162,29 @@ def apply_to_prod(project: SQLMeshProject) -> None:
         context.close()
 
 
-@contextmanager
-def _definitions(source: ProjectSource, project_dir: Path) -> Iterator[dg.Definitions]:
-    """The definitions of the project's components, state refreshed as `dg` does it."""
-    with create_defs_folder_sandbox() as sandbox:
-        for index, document in enumerate(source.components):
-            attributes = {
-                key: value
-                for key, value in (document.get("attributes") or {}).items()
-                if key not in _REPLACED_ATTRIBUTES
-            }
-            attributes.update(project=str(project_dir), gateway=GATEWAY)
-            folder = sandbox.defs_folder_path / f"sqlmesh_{index}"
-            folder.mkdir()
-            (folder / "defs.yaml").write_text(
-                yaml.safe_dump({**document, "attributes": attributes}, sort_keys=False)
-            )
-        with sandbox.build_component_tree() as tree:
-            for index in range(len(source.components)):
-                component = tree.load_component(sandbox.defs_folder_path / f"sqlmesh_{index}")
-                assert isinstance(component, SQLMeshProjectComponent)
-                asyncio.run(component.refresh_state(sandbox.project_root))
-            yield tree.build_defs()
+def _definitions(
+    sandbox: DefsFolderSandbox, source: ProjectSource, project_dir: Path
+) -> dg.Definitions:
+    """The definitions of the project's components, their state refreshed as `dg` does it.
+
+    Each component is declared in a defs folder of its own in the sandbox, as written but for the
+    replaced attributes.
+    """
+    for index, document in enumerate(source.components):
+        attributes = {
+            key: value
+            for key, value in (document.get("attributes") or {}).items()
+            if key not in _REPLACED_ATTRIBUTES
+        }
+        attributes.update(project=str(project_dir), gateway=GATEWAY)
+        folder = sandbox.defs_folder_path / f"sqlmesh_{index}"
+        folder.mkdir()
+        (folder / "defs.yaml").write_text(
+            yaml.safe_dump({**document, "attributes": attributes}, sort_keys=False)
+        )
+    with sandbox.build_component_tree() as tree:
+        for index in range(len(source.components)):
+            component = tree.load_component(sandbox.defs_folder_path / f"sqlmesh_{index}")
+            assert isinstance(component, SQLMeshProjectComponent)
+            asyncio.run(component.refresh_state(sandbox.project_root))
+        return tree.build_defs()
