@@ -6,8 +6,8 @@ how it is found) and ask SQLMesh what it would do, never a list of names or a co
 - every model SQLMesh would evaluate is exactly one Dagster asset, and every audit SQLMesh would run
   (audits of models and of external models, standalone audits; not skipped ones) exactly one check;
 - the whole project materializes through Dagster on the `ci` gateway over a short date range, every
-  blocking audit passes, Dagster reports materialized exactly the models SQLMesh filled, and SQLMesh
-  state has nothing missing in that range afterwards.
+  blocking audit passes, Dagster reports materialized exactly the models SQLMesh filled, and a plain
+  `sqlmesh run` over that range afterwards finds nothing to do.
 
 They are yours: they change with your models without being edited. The integration's own tests, on
 fixture projects of their own, are in `tests/integration/`.
@@ -21,6 +21,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
+from sqlmesh.core.context import Context
+from sqlmesh.core.snapshot import Snapshot
+from sqlmesh.utils import CompletionStatus
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
 from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
@@ -152,13 +155,18 @@ def test_the_whole_project_materializes_through_dagster(loaded_project: LoadedPr
         and (key, check.name) not in checked
     )
     assert unreported == []
+    # Nothing left for SQLMesh itself over the run's range: a plain `sqlmesh run` fills nothing more
+    # (intervals its signals hold back stay missing for both).
     if window is None:
-        assert missing_intervals(project, None, started) == {}
+        start, end = None, started
     else:
         partitions = next(iter(partitioned(definitions)))
         start = partitions.time_window_for_partition_key(window[0]).start
         end = partitions.time_window_for_partition_key(window[1]).end
-        assert missing_intervals(project, start, end) == {}
+    before = state_intervals(project)
+    assert plain_sqlmesh_run(project, start, end) is not CompletionStatus.FAILURE
+    after = state_intervals(project)
+    assert sorted(name for name in after if after[name] != before.get(name)) == [], "left undone"
 
 
 # `sqlmesh-dagster doctor` is clean: SQLMesh's view and the Dagster definitions agree (models,
@@ -194,27 +202,36 @@ def filled_models(project: SQLMeshProject) -> set[str]:
     """The models with intervals in `prod`'s SQLMesh state (external models' audits aside)."""
     context = open_context(project, load=False)
     try:
-        environment = context.state_reader.get_environment("prod")
-        assert environment is not None, "the project was never applied to prod"
-        snapshots = context.state_reader.get_snapshots(environment.snapshots).values()
         return {
             snapshot.name
-            for snapshot in snapshots
+            for snapshot in _prod_snapshots(context)
             if snapshot.is_model and not snapshot.model.kind.is_external and snapshot.intervals
         }
     finally:
         context.close()
 
 
-def missing_intervals(
-    project: SQLMeshProject, start: datetime | None, end: datetime
-) -> dict[str, int]:
-    """Nodes with intervals due in [start, end) but missing in `prod`, from SQLMesh state."""
+def state_intervals(project: SQLMeshProject) -> dict[str, list[tuple[int, int]]]:
+    """The intervals `prod`'s SQLMesh state records per node (models, audits), merged."""
     context = open_context(project, load=False)
     try:
-        missing = context.scheduler(environment="prod").merged_missing_intervals(
-            start=start, end=end
-        )
-        return {snapshot.name: len(found) for snapshot, found in missing.items() if found}
+        return {snapshot.name: list(snapshot.intervals) for snapshot in _prod_snapshots(context)}
+    finally:
+        context.close()
+
+
+def _prod_snapshots(context: Context) -> list[Snapshot]:
+    environment = context.state_reader.get_environment("prod")
+    assert environment is not None, "the project was never applied to prod"
+    return list(context.state_reader.get_snapshots(environment.snapshots).values())
+
+
+def plain_sqlmesh_run(
+    project: SQLMeshProject, start: datetime | None, end: datetime
+) -> CompletionStatus:
+    """`sqlmesh run prod` over [start, end), as due at `end`: what SQLMesh still finds to do."""
+    context = open_context(project, load=False)
+    try:
+        return context.run("prod", start=start, end=end, execution_time=end, skip_janitor=True)
     finally:
         context.close()
