@@ -1,6 +1,6 @@
 """Tests of your SQLMesh project: what the pull request's checks hold your own models to.
 
-Like `dbt build` for a dbt project, they take whatever is in your SQLMesh project (conftest.py says
+Like `dbt build` for a dbt project, they take whatever is in your SQLMesh project (loading.py says
 how it is found) and ask SQLMesh what it would do, never a list of names or a count:
 
 - every model SQLMesh would evaluate is exactly one Dagster asset, and every audit SQLMesh would run
@@ -35,7 +35,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import (
 )
 
 from ..support import step_failure_message
-from .conftest import LoadedProject
+from .loading import LoadedProject
 
 pytestmark = pytest.mark.slow
 
