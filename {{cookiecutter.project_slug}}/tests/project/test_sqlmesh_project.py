@@ -49,7 +49,8 @@ class Nodes:
     """SQLMesh nodes by their SQLMesh names, each counted as often as it appears."""
 
     models: Counter[str]  # materialized by SQLMesh (not external, not EMBEDDED)
-    embedded: Counter[str]  # EMBEDDED models: no table, inlined where they are read
+    embedded: Counter[str]  # EMBEDDED models (no table, inlined where read); Dagster's side: every
+    # asset it never materializes, external tables included
     audits: Counter[tuple[str, str]]  # (the audited node, the audit)
 
 
@@ -57,7 +58,7 @@ def sqlmesh_nodes(project: SQLMeshProject) -> Nodes:
     """What SQLMesh would evaluate and audit, from the project files."""
     context = open_context(project)
     try:
-        models = {name: model for name, model in context.models.items()}
+        models = dict(context.models)
         audits = Counter(
             (name, audit.name)
             for name, model in models.items()  # external models' audits included
