@@ -174,3 +174,23 @@ def test_each_sqlmesh_project_gets_its_own_janitor(applied_sample: SampleProject
     }
     unscheduled = sqlmesh_definitions(applied_sample.project, manifest=manifest, janitor_cron=None)
     assert unscheduled.resolve_job_def("sqlmesh_janitor") and not list(unscheduled.schedules or [])
+
+
+def test_a_branch_deployment_skips_the_janitor_schedule(
+    applied_sample: SampleProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full deployment's janitor cleans the state a branch deployment shares with it."""
+    definitions = sqlmesh_definitions(
+        applied_sample.project, manifest=prepared_manifest(applied_sample.project)
+    )
+    schedule = definitions.resolve_schedule_def("sqlmesh_janitor_schedule")
+
+    def tick() -> Any:
+        with dg.instance_for_test() as instance:
+            context = dg.build_schedule_context(instance=instance)
+            return schedule.evaluate_tick(context)
+
+    assert schedule.job_name == "sqlmesh_janitor" and len(tick().run_requests or []) == 1
+    monkeypatch.setenv("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "1")
+    skipped = tick()
+    assert not skipped.run_requests and "branch deployment" in (skipped.skip_message or "")
