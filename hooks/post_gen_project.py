@@ -1,8 +1,9 @@
-"""Remove what the chosen options do not need, then print the next commands.
+"""Copy the sample into the tests' fixtures, remove what the chosen options do not need, then print
+the next commands.
 
-Cookiecutter renders this file and runs it inside the generated project. Each option that drops
-files has one named function; `main()` reads like a decision table. Tests import this file by path
-and call the functions on a scratch folder.
+Cookiecutter renders this file and runs it inside the generated project. Each step has one named
+function; `main()` reads like a decision table. Tests import this file by path and call the
+functions on a scratch folder.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 # Files only a Dagster+ Hybrid deployment uses: the Docker image and its build context filter.
 HYBRID_ONLY = ("Dockerfile", ".dockerignore")
+# Where the integration's tests find the sample shop (tests/support.py, SHOP_PROJECT_DIR).
+SHOP_FIXTURE = Path("tests") / "fixtures" / "shop"
 
 
 def remove_paths(project_dir: Path, patterns: Iterable[str]) -> list[Path]:
@@ -32,6 +35,19 @@ def remove_paths(project_dir: Path, patterns: Iterable[str]) -> list[Path]:
                 path.unlink()
             removed.append(path)
     return removed
+
+
+def copy_sample_to_test_fixtures(project_dir: Path, package_name: str) -> Path:
+    """Copy the rendered sample SQLMesh project to tests/fixtures/shop/ and return the copy.
+
+    The generated project holds the sample twice, and the two part ways on purpose: the one in
+    src/<package>/sqlmesh_project/ is the user's, to adapt or replace; the fixture is what the
+    integration's own tests run on, so they keep passing whatever the user does to theirs. The
+    template keeps a single sample: the fixture is copied from it here, never kept twice.
+    """
+    target = project_dir / SHOP_FIXTURE
+    shutil.copytree(project_dir / "src" / package_name / "sqlmesh_project", target)
+    return target
 
 
 def remove_hybrid_files(project_dir: Path) -> list[Path]:
@@ -56,7 +72,8 @@ def next_steps(project_slug: str, package_name: str) -> str:
 
 
 def main(context: Mapping[str, str], project_dir: Path) -> int:
-    """Apply the option decisions to project_dir and print the next steps."""
+    """Copy the tests' fixture, apply the option decisions to project_dir, print the next steps."""
+    copy_sample_to_test_fixtures(project_dir, context["package_name"])
     if context["dagster_plus_deployment"] == "serverless":
         remove_hybrid_files(project_dir)
     print(next_steps(context["project_slug"], context["package_name"]))

@@ -65,6 +65,12 @@ STEPS: list[tuple[str, str]] = [
         r"bash scripts/ci/materialize\.sh dagster-plus",
         "local: bash scripts/ci/materialize.sh local",
     ),
+    # The check it starts with; the sync itself talks to Dagster+ (tests/test_alert_policies_sync.py
+    # runs it against a stand-in for Dagster+'s API).
+    (
+        r"bash scripts/ci/sync-alert-policies\.sh",
+        "local: uv run --frozen sqlmesh-dagster alert-policies alert_policies.yaml",
+    ),
 ]
 
 
@@ -182,7 +188,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     pull_request = load_jobs(production.path, "pull_request.yml")
     deploy = load_jobs(production.path, "deploy.yml")
     assert set(pull_request) == {"checks", "branch-deployment", "comment", "close"}
-    assert list(deploy) == ["plan", "apply", "deploy", "materialize"]
+    assert list(deploy) == ["plan", "apply", "deploy", "materialize", "alerts"]
 
     # 1. Pull request opened: checks (scratch DuckDB), then the pull request's environment.
     Runner(checks_checkout).run_job(pull_request, "checks")
@@ -236,6 +242,8 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     assert {table for table, _ in counts} == set(marts), counts
     for table, count in counts:
         assert count > 0, f"{table} is empty after the materialize step"
+
+    runner.run_job(deploy, "alerts")  # alert_policies.yaml is in Dagster+'s format
 
     print("\n".join(runner.log))
 

@@ -12,6 +12,7 @@ from rendering import (
     COOKIECUTTER_JSON,
     DEFAULT,
     OPTIONS,
+    PROJECT_TEMPLATE_DIR,
     UNSUPPORTED_COMBINATIONS,
     choices,
     load_hook,
@@ -263,9 +264,29 @@ def test_remove_hybrid_files_removes_the_docker_files(tmp_path: Path) -> None:
 def test_post_gen_main_keeps_hybrid_files_for_hybrid(tmp_path: Path, capsys) -> None:
     (tmp_path / "Dockerfile").write_text("FROM python")
     context = {**_default_context(), "dagster_plus_deployment": "hybrid"}
+    sample = tmp_path / "src" / context["package_name"] / "sqlmesh_project"
+    sample.mkdir(parents=True)
+    (sample / "config.py").write_text("config = None\n")
     assert post_gen.main(context, tmp_path) == 0
     assert (tmp_path / "Dockerfile").exists()
     assert "cd acme-data-platform" in capsys.readouterr().out
+
+
+def test_the_sample_is_copied_into_the_test_fixtures_and_kept_once(default_project: Path) -> None:
+    """The render's tests/fixtures/shop/ is its sample, file for file; the template has one."""
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            path.relative_to(root).as_posix(): path.read_bytes()
+            for path in root.rglob("*")
+            if path.is_file()
+        }
+
+    package = default_project.name.replace("-", "_")
+    sample = files(default_project / "src" / package / "sqlmesh_project")
+    assert "models/marts/orders.sql" in sample
+    assert files(default_project / post_gen.SHOP_FIXTURE) == sample
+    assert not (PROJECT_TEMPLATE_DIR / post_gen.SHOP_FIXTURE).exists()
 
 
 def test_next_steps_are_the_readme_quickstart(default_project: Path) -> None:

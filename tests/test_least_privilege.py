@@ -70,6 +70,8 @@ JOB_SECRET_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("deploy.yml", "apply"): ("state", "warehouse"),
     ("deploy.yml", "deploy"): ("state", "warehouse", "deploy token", "registry"),
     ("deploy.yml", "materialize"): ("deploy token",),
+    # Syncs alert_policies.yaml: a Dagster+ user token that may change alert policies, nothing else.
+    ("deploy.yml", "alerts"): ("alerts token",),
 }
 SECRET_HOLDERS = [job for job, kinds in JOB_SECRET_KINDS.items() if kinds]
 
@@ -131,6 +133,7 @@ def secret_kind(name: str, warehouse: str) -> str:
         return "warehouse"
     return {
         "DAGSTER_CLOUD_API_TOKEN": "deploy token",
+        "DAGSTER_CLOUD_ALERTS_TOKEN": "alerts token",
         "DAGSTER_CLOUD_BRANCH_DEPLOYMENT_TOKEN": "branch token",
         "DAGSTER_IMAGE_REGISTRY_USERNAME": "registry",
         "DAGSTER_IMAGE_REGISTRY_PASSWORD": "registry",

@@ -26,6 +26,7 @@ import pytest
 import readme
 from projects import Project, find_python, project_env, python_missing, run_demo
 from rendering import DEFAULT, TEMPLATE_DIR
+from replaced_samples import REPLACEMENTS, adapt_the_sample, replace_the_sample
 from workspace import add_code_location_and_materialize
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
@@ -205,13 +206,24 @@ def _serve_until_ready(project: Project, command: str) -> None:
             print(output[-20000:])
 
 
-def _in_a_copy(project_copy: Project, command: str) -> None:
-    """The command on a copy of the installed project; `uv run` installs the copy first.
+def _with_the_sample_replaced(project_copy: Project, command: str) -> None:
+    """The project's tests on a copy whose sample was replaced, as users do on day one.
 
-    The project's whole test suite is the longest command: on a loaded machine it takes well over
-    the 20 minutes `run` allows by default.
+    The README's `uv run pytest` (the whole suite, the longest command: on a loaded machine well
+    over the 20 minutes `run` allows by default) runs once, on the sample adapted as the README
+    invites (replaced_samples.py): the integration's tests on their fixture projects, the project's
+    tests on the adapted models. Then each project that replaces the sample folder whole runs the
+    tests that change with it, `tests/project/`, and each runs `tox -e sqlmesh` (SQLMesh's unit
+    tests and linter). `tox -e lint` is left to the README's own run: ruff and mypy never read the
+    SQLMesh project.
     """
+    adapt_the_sample(project_copy)
     project_copy.run(command, timeout=3600)
+    project_copy.run("uv run tox -e sqlmesh")
+    for name in REPLACEMENTS:
+        replace_the_sample(project_copy, name)
+        project_copy.run("uv run pytest tests/project")
+        project_copy.run("uv run tox -e sqlmesh")
 
 
 def _in_a_git_copy(project_copy: Project, command: str) -> None:
@@ -255,7 +267,7 @@ GENERATED = {
         " --skip-backfill"
     ): _run,
     "uv run dg launch --job __ASSET_JOB": _run,
-    "uv run pytest": _in_a_copy,
+    "uv run pytest": _with_the_sample_replaced,
     "uv run dg dev": _serve_until_ready,
     "uv run tox -e lint,sqlmesh": _run,
     "uv run pre-commit run --all-files": _in_a_git_copy,
@@ -271,7 +283,12 @@ GENERATED = {
 }
 # Runners that work on a fresh copy of the project instead of the installed one. Each starts from
 # the demo's sources and runs what it needs itself (the data diff runs its whole block).
-ON_A_COPY = (_in_a_copy, _in_a_git_copy, _data_diff_in_a_copy, _workspace_in_a_copy)
+ON_A_COPY = (
+    _with_the_sample_replaced,
+    _in_a_git_copy,
+    _data_diff_in_a_copy,
+    _workspace_in_a_copy,
+)
 
 
 @pytest.mark.slow

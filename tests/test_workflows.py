@@ -276,17 +276,26 @@ def test_applies_are_never_cancelled(workflow_file: Path) -> None:
 
 
 def test_deploy_order(default_project: Path) -> None:
-    """plan -> apply (environment `production`) -> deploy -> materialize, chained with needs:."""
+    """plan -> apply (environment `production`) -> deploy -> materialize, and the alert
+    policies' sync after the deploy (in `production`, with its Dagster+ token only); `needs:`."""
     workflow = load_workflow(default_project / ".github" / "workflows" / "deploy.yml")
     assert workflow["on"]["push"]["branches"] == ["main"]
     jobs = workflow["jobs"]
-    assert [jobs[name].get("needs") for name in ("plan", "apply", "deploy", "materialize")] == [
+    names = ("plan", "apply", "deploy", "materialize", "alerts")
+    assert [jobs[name].get("needs") for name in names] == [
         None,
         "plan",
         "apply",
         "deploy",
+        "deploy",
     ]
     assert jobs["apply"]["environment"] == "production"
+    alerts = jobs["alerts"]
+    assert alerts["environment"] == "production" and alerts["permissions"] == {"contents": "read"}
+    assert "sync-alert-policies.sh" in str(alerts["steps"])
+    assert set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(alerts))) == {
+        "DAGSTER_CLOUD_ALERTS_TOKEN"
+    }
     assert "plan-apply.sh prod" in str(jobs["apply"]["steps"])
     assert "--explain" in (PROJECT_TEMPLATE_DIR / "scripts" / "ci" / "plan-preview.sh").read_text()
 

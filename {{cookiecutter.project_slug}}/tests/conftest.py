@@ -1,4 +1,9 @@
-"""Fixtures shared by the tests (the helpers live in `support.py`)."""
+"""Fixtures of the integration's tests (the helpers live in `support.py`).
+
+`sample` and `applied_sample` are copies of the shop fixture project (`tests/fixtures/shop/`), never
+of `src/<package>/sqlmesh_project/`: replace that one with your own models and these tests still
+hold. The tests of your own project (`tests/project/`) have fixtures of their own.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
 
-from .support import PACKAGE_PROJECT_DIR, SampleProject, prepared_manifest
+from .support import SHOP_PROJECT_DIR, SampleProject, prepared_manifest
 
 _ENVIRONMENT_VARIABLES = (
     "SQLMESH_GATEWAY",
@@ -32,11 +37,11 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 @pytest.fixture
 def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SampleProject]:
-    """A fresh copy of the sample project (not yet applied) on the local DuckDB gateway."""
+    """A fresh copy of the shop fixture project (not yet applied) on the local DuckDB gateway."""
     for name in _ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     shutil.copytree(
-        PACKAGE_PROJECT_DIR,
+        SHOP_PROJECT_DIR,
         tmp_path / "sqlmesh_project",
         ignore=shutil.ignore_patterns(".dagster", ".cache", "logs", "__pycache__", "*.duckdb*"),
     )
@@ -45,10 +50,10 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SamplePr
 
 @pytest.fixture(scope="session")
 def _applied_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample project applied once per session (skip_backfill) with its manifest prepared."""
+    """The shop fixture project applied once per session (skip_backfill), manifest prepared."""
     root = tmp_path_factory.mktemp("applied")
     shutil.copytree(
-        PACKAGE_PROJECT_DIR,
+        SHOP_PROJECT_DIR,
         root / "sqlmesh_project",
         ignore=shutil.ignore_patterns(".dagster", ".cache", "logs", "__pycache__", "*.duckdb*"),
     )
@@ -65,7 +70,7 @@ def _applied_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def applied_sample(
     _applied_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> SampleProject:
-    """A copy of the sample project already applied to prod (nothing computed yet), manifest ready.
+    """A copy of the shop fixture project applied to prod (nothing computed yet), manifest ready.
 
     The same state as `sample` followed by `sample.plan()`, without paying for the plan in every
     test: the project folder and its DuckDB file are copied from one applied per session.

@@ -1,10 +1,12 @@
-"""Test support: the sample SQLMesh project copied into a temporary folder, applied and run for
-real.
+"""Test support for the integration's tests: a fixture SQLMesh project copied into a temporary
+folder, applied and run for real.
 
-Every test gets its own copy of `sqlmesh_project/` and its own DuckDB file, so tests never touch the
-developer's `local.duckdb` and can break models or data freely. Planning is done with the SQLMesh
-API (what `sqlmesh plan` does); materializing goes through Dagster (`execute_in_process` of the real
-assets).
+The integration's tests never use the SQLMesh project of this repository (`src/<package>/
+sqlmesh_project/`, yours to replace): they run on fixture projects under `tests/fixtures/`.
+`tests/fixtures/shop/` is the sample shop as the template shipped it. Every test gets its own copy
+and its own DuckDB file, so tests never touch the developer's `local.duckdb` and can break models or
+data freely. Planning is done with the SQLMesh API (what `sqlmesh plan` does); materializing goes
+through Dagster (`execute_in_process` of the real assets).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshProject,
     SQLMeshTranslator,
@@ -31,15 +32,19 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
 
-PACKAGE_PROJECT_DIR = Path({{ cookiecutter.package_name }}.__file__).parent / "sqlmesh_project"
-# The sample's external sources with audits (external_models.yaml): nodes with intervals of their
+FIXTURES_DIR = Path(__file__).parent / "fixtures"
+# The sample shop as the template shipped it (copied here when the project was generated): the
+# project most of the integration's tests run on.
+SHOP_PROJECT_DIR = FIXTURES_DIR / "shop"
+# The shop's external sources with audits (external_models.yaml): nodes with intervals of their
 # own in SQLMesh state, audited in the runs of the models that read them, never materialized.
 AUDITED_SOURCES = frozenset({"raw/exchange_rates"})
 
 
 @dataclass
 class SampleProject:
-    """A copy of the sample SQLMesh project with its own DuckDB file."""
+    """A copy of a fixture SQLMesh project (the shop unless a test says otherwise) with its own
+    DuckDB file."""
 
     root: Path
     project: SQLMeshProject
@@ -132,6 +137,23 @@ class SampleProject:
             }
         finally:
             context.close()
+
+
+def sqlmesh_model_keys(project: SQLMeshProject, *, external: bool = False) -> set[str]:
+    """The asset keys (`schema/table`, the default translation) of the models SQLMesh loads.
+
+    What tests compare Dagster's assets with, as sets, instead of counting them: the project's
+    models that are not external, or with `external` its external models (external_models.yaml).
+    """
+    context = open_context(project)
+    try:
+        return {
+            _short(model.fqn).replace(".", "/")
+            for model in context.models.values()
+            if model.kind.is_external is external
+        }
+    finally:
+        context.close()
 
 
 def prepared_manifest(project: SQLMeshProject) -> Manifest:

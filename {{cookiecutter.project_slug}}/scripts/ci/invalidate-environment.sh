@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Invalidates a closed pull request's SQLMesh environment `pr_<number>`: SQLMesh's janitor (run by
-# every `sqlmesh run`, or `sqlmesh janitor`) then drops its views and the tables no other
-# environment uses. Needs GITHUB_PR_NUMBER and the production gateway's secrets.
+# Invalidates a closed pull request's SQLMesh environment `pr_<number>`: SQLMesh's janitor (the
+# daily `sqlmesh_janitor` job in Dagster, or `sqlmesh janitor`) then drops its views and the tables
+# no other environment uses. Needs GITHUB_PR_NUMBER and the production gateway's secrets.
 # shellcheck source=scripts/ci/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 

@@ -15,6 +15,7 @@ from .assets import project_specs, sqlmesh_assets, sqlmesh_definitions
 from .automation import sqlmesh_due_sensor
 from .component import SQLMeshProjectComponent
 from .errors import SQLMeshIntegrationError
+from .janitor import SQLMeshJanitorConfig, sqlmesh_janitor_job, sqlmesh_janitor_schedule
 from .manifest import Manifest, SQLMeshExternalTable, SQLMeshModel, load_manifest
 from .metadata import TAG_RESTATE
 from .partitions import partition_interval, partition_keys, partitions_definition
@@ -30,6 +31,7 @@ __all__ = [
     "SQLMeshAssetProps",
     "SQLMeshExternalTable",
     "SQLMeshIntegrationError",
+    "SQLMeshJanitorConfig",
     "SQLMeshModel",
     "SQLMeshProject",
     "SQLMeshProjectComponent",
@@ -49,4 +51,6 @@ __all__ = [
     "sqlmesh_assets",
     "sqlmesh_definitions",
     "sqlmesh_due_sensor",
+    "sqlmesh_janitor_job",
+    "sqlmesh_janitor_schedule",
 ]

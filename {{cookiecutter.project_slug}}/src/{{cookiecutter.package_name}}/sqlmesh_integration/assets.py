@@ -15,6 +15,12 @@ import dagster as dg
 
 from .automation import DEFAULT_SENSOR_NAME, sqlmesh_due_sensor
 from .errors import InvalidInputError
+from .janitor import (
+    DEFAULT_JANITOR_CRON,
+    janitor_name,
+    sqlmesh_janitor_job,
+    sqlmesh_janitor_schedule,
+)
 from .manifest import Manifest, load_manifest
 from .project import SQLMeshProject
 from .resource import SQLMeshResource
@@ -109,12 +115,15 @@ def sqlmesh_definitions(
     executor: dg.ExecutorDefinition | None = dg.in_process_executor,
     resource_key: str | None = None,
     execute: Execute | None = None,
+    janitor_cron: str | None = DEFAULT_JANITOR_CRON,
 ) -> dg.Definitions:
     """Everything a code location needs for a SQLMesh project, in one call.
 
     The models' multi-asset (with the audits as checks), the external tables as external assets, the
-    `sqlmesh` resource and the due-driven sensor (:func:`sqlmesh_due_sensor`: one run of exactly
-    the models SQLMesh has due, none when nothing is). The component builds its definitions here.
+    `sqlmesh` resource, the due-driven sensor (:func:`sqlmesh_due_sensor`: one run of exactly
+    the models SQLMesh has due, none when nothing is) and SQLMesh's janitor as a job of its own
+    on a daily schedule (:func:`sqlmesh_janitor_job`; asset runs never run the janitor). The
+    component builds its definitions here.
 
     Runs execute in the run's own process (`executor`): the one multi-asset step gains nothing from
     a step subprocess, which costs seconds per run.
@@ -137,6 +146,8 @@ def sqlmesh_definitions(
             (see docs/integration.md).
         execute: The step body, `execute(context, sqlmesh)`; by default it yields
             `sqlmesh.run(context)`.
+        janitor_cron: When the janitor job (`<name without _models>_janitor`, `sqlmesh_janitor`
+            for the default name) runs, UTC; None keeps the job without a schedule.
     """
     stem = name.removesuffix("_models")
     key = resource_key or (DEFAULT_RESOURCE_KEY if name == DEFAULT_NAME else f"sqlmesh_{stem}")
@@ -150,8 +161,11 @@ def sqlmesh_definitions(
         required_resource_keys={key},
     )(_step(key, execute or run_selected_models))
     sensor_name = DEFAULT_SENSOR_NAME if name == DEFAULT_NAME else f"{stem}_due_models"
+    janitor = sqlmesh_janitor_job(name=janitor_name(name), resource_key=key, pool=pool)
     return dg.Definitions(
         assets=[assets, *specs.external_assets, *specs.inlined_assets],
+        jobs=[janitor],
+        schedules=[sqlmesh_janitor_schedule(janitor, cron=janitor_cron)] if janitor_cron else [],
         sensors=[sqlmesh_due_sensor(assets, name=sensor_name, resource_key=key)]
         if specs.assets
         else [],

@@ -13,6 +13,9 @@
 - `sqlmesh-dagster mirror [--environment E]` reports what SQLMesh filled outside Dagster (a plan's
   backfill, a CLI `sqlmesh run`) as runless materializations in the Dagster instance of
   DAGSTER_HOME, with the CI run's URL when it runs in CI (see `mirror.py`).
+- `sqlmesh-dagster alert-policies [FILE] [--resolve-to OUT]` checks `alert_policies.yaml` against
+  Dagster+'s alert policy format; with `--resolve-to`, writes it with its `${VARIABLES}` filled for
+  the deploy job's sync (see `alert_policies.py`).
 - `sqlmesh-dagster projects` prints the SQLMesh project folders of the code location's SQLMesh
   components, one a line: what CI plans together (`sqlmesh -p <each> plan`; see
   `code_location.py`).
@@ -83,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="The SQLMesh environment (default: SQLMESH_ENVIRONMENT, else prod).",
     )
     _add_doctor_parser(commands)
+    alerts = commands.add_parser(
+        "alert-policies", help="Check alert_policies.yaml against Dagster+'s format."
+    )
+    alerts.add_argument("file", type=Path, nargs="?", default=Path("alert_policies.yaml"))
+    alerts.add_argument(
+        "--resolve-to",
+        type=Path,
+        default=None,
+        help="Write the file there with its ${VARIABLES} filled from the environment.",
+    )
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "environment":
@@ -96,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _doctor(_project(arguments.project_dir), arguments)
         if arguments.command == "mirror":
             return _mirror(_project(arguments.project_dir), arguments.environment)
+        if arguments.command == "alert-policies":
+            from .alert_policies import check_file
+
+            print(check_file(arguments.file, arguments.resolve_to))
+            return 0
         return _prepare(_project(arguments.project_dir), read_state=not arguments.no_state)
     except (SQLMeshIntegrationError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

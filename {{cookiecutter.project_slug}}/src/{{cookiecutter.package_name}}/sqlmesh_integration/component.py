@@ -53,6 +53,7 @@ from pydantic import BaseModel
 
 from .assets import DEFAULT_NAME, DEFAULT_POOL, sqlmesh_definitions
 from .errors import SQLMeshIntegrationError
+from .janitor import DEFAULT_JANITOR_CRON
 from .manifest import (
     Manifest,
     is_current,
@@ -134,8 +135,9 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
 
     Its definitions: the multi-asset (one `sqlmesh run` of the selected models per step), external
     tables as external assets, the `SQLMeshResource` (key `sqlmesh` for the default op name
-    `sqlmesh_models`), the due-driven sensor (`<op name without _models>_due_models`) and the
-    in-process executor.
+    `sqlmesh_models`), the due-driven sensor (`<op name without _models>_due_models`), SQLMesh's
+    janitor job (`<op name without _models>_janitor`) on a daily schedule, and the in-process
+    executor.
 
     Subclass it and override :meth:`execute` to change the step body.
     """
@@ -215,6 +217,16 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
             examples=[["row_count", "column_lineage"]],
         ),
     ] = field(default_factory=lambda: ["row_count", "column_lineage"])
+    janitor_cron: Annotated[
+        str | None,
+        Resolver.default(
+            description=(
+                "When the SQLMesh janitor job runs (cron, UTC); null keeps the job without a "
+                "schedule."
+            ),
+            examples=["0 3 * * *"],
+        ),
+    ] = DEFAULT_JANITOR_CRON
     defs_state: ResolvedDefsStateConfig = field(
         default_factory=DefsStateConfigArgs.local_filesystem
     )
@@ -311,6 +323,7 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
             op_tags=op.tags,
             backfill_policy=op.backfill_policy,
             execute=self.execute,
+            janitor_cron=self.janitor_cron,
         )
 
     def execute(self, context: dg.AssetExecutionContext, sqlmesh: SQLMeshResource) -> Iterator[Any]:

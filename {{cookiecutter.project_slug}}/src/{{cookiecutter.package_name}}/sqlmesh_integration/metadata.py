@@ -56,6 +56,11 @@ METADATA_SOURCE = "sqlmesh/source"
 METADATA_PLAN_ID = "sqlmesh/plan_id"
 METADATA_CI_RUN_URL = "sqlmesh/ci_run_url"
 METADATA_FILLED_AT = "sqlmesh/filled_at"
+# What the janitor job dropped (janitor.py, cleanup.py): names as the state and warehouse show them.
+METADATA_DROPPED_ENVIRONMENTS = "sqlmesh/dropped_environments"
+METADATA_DROPPED_VIEWS = "sqlmesh/dropped_views"
+METADATA_DROPPED_TABLES = "sqlmesh/dropped_tables"
+METADATA_JANITOR_WARNINGS = "sqlmesh/janitor_warnings"
 # Run tags.
 TAG_DUE_MODELS = "sqlmesh/due_models"
 TAG_RESTATE = "sqlmesh/restate"  # opt-in recompute of a run's range (restatement.py)

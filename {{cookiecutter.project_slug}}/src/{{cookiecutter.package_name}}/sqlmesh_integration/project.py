@@ -74,7 +74,7 @@ def environment_from_env(env: Mapping[str, str] | None = None, requested: str | 
     """
     env = os.environ if env is None else env
     explicit = (requested or "").strip() or env.get("SQLMESH_ENVIRONMENT", "").strip()
-    if env.get("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "").strip().lower() not in {"1", "true"}:
+    if not is_branch_deployment(env):
         return explicit or PROD_ENVIRONMENT
     pull_request = env.get("DAGSTER_CLOUD_PULL_REQUEST_ID", "").strip()
     if not pull_request:
@@ -83,6 +83,12 @@ def environment_from_env(env: Mapping[str, str] | None = None, requested: str | 
     if explicit and explicit != own:
         raise BranchDeploymentEnvironmentError(own, explicit)
     return own
+
+
+def is_branch_deployment(env: Mapping[str, str] | None = None) -> bool:
+    """Whether this process runs in a Dagster+ branch deployment (a pull request's)."""
+    env = os.environ if env is None else env
+    return env.get("DAGSTER_CLOUD_IS_BRANCH_DEPLOYMENT", "").strip().lower() in {"1", "true"}
 
 
 def is_deployment(env: Mapping[str, str] | None = None) -> bool:

@@ -298,6 +298,9 @@ def _stream_run(
             # must not run unreported.
             select_models=models,
             no_auto_upstream=True,
+            # SQLMesh's janitor runs in a job of its own (janitor.py): clean-up never slows or
+            # fails a model run.
+            skip_janitor=True,
         ),
     )
 

@@ -26,7 +26,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_spec
 from {{ cookiecutter.package_name }}.sqlmesh_integration.targets import display_name
 from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import SQLMeshTranslatorSettings
 
-from .support import SampleProject, prepared_manifest
+from ..support import SampleProject, prepared_manifest
 from .test_translator import manifest, model
 
 PROJECT_DIR = Path("/project")

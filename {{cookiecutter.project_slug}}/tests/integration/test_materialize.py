@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     sqlmesh_definitions,
 )
 
-from .support import (
+from ..support import (
     SampleProject,
     check_results,
     failure_models,

@@ -22,11 +22,12 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
 from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import write_manifest
 from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
 
-from .support import (
+from ..support import (
     AUDITED_SOURCES,
     SampleProject,
     failure_models,
     materialized_keys,
+    sqlmesh_model_keys,
     step_failure_message,
 )
 from .test_materialize import ALL_MODELS
@@ -81,7 +82,8 @@ state_connection:
     monkeypatch.setenv("SQLMESH_GATEWAY", gateway)
     project = SQLMeshProject(sample.project.project_dir, working_dir=sample.root)
     manifest = prepare_manifest(project)  # the state is unreachable: prepared from the code
-    assert len(manifest.models) == 10
+    models = sqlmesh_model_keys(sample.project)
+    assert {f"{model.schema}/{model.table}" for model in manifest.models} == models
     write_manifest(project.resolved_manifest_path, manifest)
     monkeypatch.setenv("DAGSTER_CLOUD_DEPLOYMENT_NAME", "prod")
     definitions = sqlmesh_definitions(project)  # the code location loads from the manifest alone
@@ -92,7 +94,8 @@ def test_unreachable_state_database_loads_definitions_and_fails_the_run_naming_i
     sample: SampleProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = deployed_job_on_postgres_state(sample, monkeypatch, "unreachable_state", "127.0.0.1")
-    assert len(job.asset_layer.executable_asset_keys) == 10
+    keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    assert keys == sqlmesh_model_keys(sample.project)
 
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)

@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff import collec
 from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_report import DataDiffReport
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import EnvironmentNotFoundError
 
-from .support import SampleProject
+from ..support import SampleProject
 
 pytestmark = pytest.mark.slow
 

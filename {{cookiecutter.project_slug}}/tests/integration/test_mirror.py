@@ -36,7 +36,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main as cli_
 from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.mirror import InstanceLedger, mirror_pass
 
-from .support import AUDITED_SOURCES, PACKAGE_PROJECT_DIR, prepared_manifest
+from ..support import AUDITED_SOURCES, SHOP_PROJECT_DIR, prepared_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -164,7 +164,7 @@ def record(scenario: Scenario, stage: str, events: list[dg.AssetMaterialization]
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     root = tmp_path_factory.mktemp("mirror")
     shutil.copytree(
-        PACKAGE_PROJECT_DIR,
+        SHOP_PROJECT_DIR,
         root / "sqlmesh_project",
         ignore=shutil.ignore_patterns(".dagster", ".cache", "logs", "__pycache__", "*.duckdb*"),
     )

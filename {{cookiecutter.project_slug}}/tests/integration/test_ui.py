@@ -1,13 +1,13 @@
 """The asset page as the Dagster UI shows it: asked of `dg dev`'s GraphQL API.
 
-The test copies this repository's own files (a default render: `pyproject.toml`, `src/`, the shipped
-`dagster_home/dagster.yaml`) into a folder of its own, with the sample applied in its DuckDB file.
-It materializes every model into that Dagster instance, starts `uv run dg dev` there (the
-webserver, the daemon and the code location: the component of `defs/sqlmesh/defs.yaml`, its state
-refreshed as `dg dev` loads it) and reads what the UI reads: column lineage, checks, freshness
-policy, owners, kinds, and the row count on the latest materialization, compared with the table in
-DuckDB; the external source is an external asset with its audit as a check; and after the full run
-no asset is Unsynced.
+The test copies this repository's own files (`pyproject.toml`, `src/`, the shipped
+`dagster_home/dagster.yaml`) into a folder of its own, with the shop fixture project in place of
+`src/<package>/sqlmesh_project/` and applied in its DuckDB file. It materializes every model into
+that Dagster instance, starts `uv run dg dev` there (the webserver, the daemon and the code
+location: the component of `defs/sqlmesh/defs.yaml`, its state refreshed as `dg dev` loads it) and
+reads what the UI reads: column lineage, checks, freshness policy, owners, kinds, and the row count
+on the latest materialization, compared with the table in DuckDB; the external source is an
+external asset with its audit as a check; and after the full run no asset is Unsynced.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ import pytest
 import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProjectComponent
 
-from .support import SampleProject
+from ..support import SHOP_PROJECT_DIR, SampleProject, sqlmesh_model_keys
 
 pytestmark = pytest.mark.slow
 
-REPOSITORY_ROOT = Path(__file__).parent.parent
+REPOSITORY_ROOT = Path(__file__).parent.parent.parent
 PACKAGE_NAME = {{ cookiecutter.package_name }}.__name__
 # Left behind by local use; a fresh render has none of them.
 _NOT_RENDERED = shutil.ignore_patterns(
@@ -98,7 +98,7 @@ query PartitionsSync($path: [String!]!, $partitions: [String!]) {
 def dg_dev(
     applied_sample: SampleProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, Path]]:
-    """`dg dev` serving a materialized default render: its GraphQL address and the render's folder.
+    """`dg dev` serving a materialized copy of this project: its GraphQL address and its folder.
 
     Stopped afterwards.
     """
@@ -106,12 +106,15 @@ def dg_dev(
     render.mkdir()
     shutil.copy2(REPOSITORY_ROOT / "pyproject.toml", render)
     shutil.copytree(REPOSITORY_ROOT / "src", render / "src", ignore=_NOT_RENDERED)
+    package = render / "src" / PACKAGE_NAME
+    # The fixture project where defs/sqlmesh/defs.yaml looks for the SQLMesh project.
+    shutil.rmtree(package / "sqlmesh_project")
+    shutil.copytree(SHOP_PROJECT_DIR, package / "sqlmesh_project", ignore=_NOT_RENDERED)
     (render / "dagster_home").mkdir()
     shutil.copy2(REPOSITORY_ROOT / "dagster_home" / "dagster.yaml", render / "dagster_home")
-    # The sample applied to prod (as the quickstart's `sqlmesh plan` leaves it): config.py puts
+    # The shop applied to prod (as the quickstart's `sqlmesh plan` leaves it): config.py puts
     # local.duckdb in the repository root, here the copy's.
     shutil.copy2(applied_sample.root / "local.duckdb", render / "local.duckdb")
-    package = render / "src" / PACKAGE_NAME
     environment = {
         **os.environ,
         "DAGSTER_HOME": str(render / "dagster_home"),
@@ -162,7 +165,7 @@ def _materialize_everything(project_dir: Path, state: Path) -> None:
 
 
 def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
-    dg_dev: tuple[str, Path],
+    dg_dev: tuple[str, Path], applied_sample: SampleProject
 ) -> None:
     url, render = dg_dev
     customers = asset_node(url, ["marts", "customers"])
@@ -210,7 +213,8 @@ def test_the_asset_page_shows_lineage_checks_freshness_owners_and_row_counts(
     # carries its parents' data versions, as Dagster writes them on outputs.
     nodes = graphql(url, SYNC_QUERY, {})["assetNodes"]
     nodes = [node for node in nodes if node["isMaterializable"]]
-    assert len(nodes) == 10
+    served = {"/".join(node["assetKey"]["path"]) for node in nodes}
+    assert served == sqlmesh_model_keys(applied_sample.project)
     unsynced = {
         "/".join(node["assetKey"]["path"]): node["staleCauses"]
         for node in nodes
