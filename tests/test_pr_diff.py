@@ -127,7 +127,10 @@ def test_pr_diff_reports_rows_columns_and_schema(project_copy: Project, tmp_path
     change_models(project)
     project.run(f"bash scripts/ci/plan-apply.sh {PR_ENVIRONMENT}", env=ci)
     summary, comment = run_script(
-        project, tmp_path / "with-sample", DAGSTER_BRANCH_DEPLOYMENT_URL="https://acme.example/b1"
+        project,
+        tmp_path / "with-sample",
+        DAGSTER_BRANCH_DEPLOYMENT_URL="https://acme.example/b1",
+        PR_DIFF_SAMPLE_ROWS="5",
     )
 
     assert summary.strip() == comment.strip(), "a small diff fits the comment whole"
@@ -149,11 +152,11 @@ def test_pr_diff_reports_rows_columns_and_schema(project_copy: Project, tmp_path
         f"{three_orders} of {pr_rows} changed." in customers
     ), customers
     assert f"Rows that differ, per column: `customer_segment` {three_orders}." in customers
-    assert "column `customer_name` added (TEXT)" in customers
-    assert "column `full_name` removed (TEXT)" in customers
+    assert "column `customer_name` added (`TEXT`)" in customers
+    assert "column `full_name` removed (`TEXT`)" in customers
     assert "**Destructive**: removes or retypes `full_name`" in customers
     assert "Prod backfill: none" in customers
-    assert "Sample of changed rows" in customers and "| active | loyal |" in customers
+    assert "Sample of changed rows" in customers and "| `active` | `loyal` |" in customers
     assert "Only in prod, e.g.:" in customers
 
     revenue = section(summary, "marts.daily_revenue")
@@ -169,8 +172,8 @@ def test_pr_diff_reports_rows_columns_and_schema(project_copy: Project, tmp_path
     # Models the change leaves alone are not in the report.
     assert "`marts.orders`" not in summary and "`staging.stg_customers`" not in summary
 
-    # Sensitive data: no values at all with PR_DIFF_SAMPLE_ROWS=0, the numbers stay.
-    summary, comment = run_script(project, tmp_path / "no-sample", PR_DIFF_SAMPLE_ROWS="0")
+    # Sensitive data: no values at all unless PR_DIFF_SAMPLE_ROWS opts in; the numbers stay.
+    summary, comment = run_script(project, tmp_path / "no-sample")
     assert "Sample of changed rows" not in comment and "e.g.:" not in comment
     assert "loyal" not in comment
     assert f"{three_orders} of {pr_rows} changed." in comment

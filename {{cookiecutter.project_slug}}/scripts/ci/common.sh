@@ -54,6 +54,16 @@ unset_empty_variables \
     DAGSTER_IMAGE_REGISTRY DAGSTER_IMAGE_REGISTRY_USERNAME DAGSTER_IMAGE_REGISTRY_PASSWORD \
     DAGSTER_CLOUD_DEPLOYMENT
 
+# Prints stdin with the credentials in it masked: the integration's `mask_secrets`, which every
+# message of the integration goes through (tokens, passwords, keys, URL passwords).
+mask_secrets() {
+    uv run --frozen python -c '
+import sys
+from '"${PACKAGE_NAME}"'.sqlmesh_integration.errors import mask_secrets
+sys.stdout.write(mask_secrets(sys.stdin.read()))
+'
+}
+
 # Checks that the production gateway's credentials are present before a script talks to it, so a
 # missing secret fails with its name rather than with a connection error.
 require_variables() {

@@ -29,9 +29,11 @@ from .project import (
     pull_request_environment,
 )
 
-# The data diff's row samples (changed rows, keys on one side only): rows per sample, 0 for none.
+# The data diff's row samples (changed rows, keys on one side only): rows per sample. Off by
+# default: the comment is readable by everyone who can read the repository, and sample rows are
+# production data. A number opts in.
 SAMPLE_ROWS_VARIABLE = "PR_DIFF_SAMPLE_ROWS"
-DEFAULT_SAMPLE_ROWS = 5
+DEFAULT_SAMPLE_ROWS = 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -209,14 +211,15 @@ def _pr_diff(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
 
 
 def _sample_rows(text: str) -> int:
-    """Rows per sample from PR_DIFF_SAMPLE_ROWS: default 5; 0 switches samples off."""
+    """Rows per sample from PR_DIFF_SAMPLE_ROWS: none unless it is set to a number above 0."""
     text = text.strip()
     if not text:
         return DEFAULT_SAMPLE_ROWS
     if not text.isdigit():
         raise InvalidInputError(
-            f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to 0 (no samples of "
-            f"data in the pull request) or a number such as {DEFAULT_SAMPLE_ROWS}."
+            f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to a number of rows "
+            "per sample, such as 5, or to 0 (or unset it) to keep data values out of the pull "
+            "request."
         )
     return int(text)
 
