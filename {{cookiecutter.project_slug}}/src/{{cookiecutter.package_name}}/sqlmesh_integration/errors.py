@@ -215,6 +215,22 @@ class ModelsNotAppliedError(SQLMeshIntegrationError):
         )
 
 
+class StateTamperedError(SQLMeshIntegrationError):
+    """State holds a definition of a selected model that its fingerprint does not describe."""
+
+    def __init__(self, environment: str, models: Iterable[str]) -> None:
+        self.models = sorted(models)
+        listed = ", ".join(f"`{name}`" for name in self.models)
+        super().__init__(
+            f"SQLMesh state holds definition(s) of {listed} in `{environment}` that do not hash "
+            "to their fingerprint: the stored model was changed after it was planned, so nothing "
+            "was run. As the state database's owner, delete those rows from `sqlmesh._snapshots` "
+            "and apply the code again (`sqlmesh plan`), then find out who could write them "
+            '(docs/threat-model.md, "Tampered state").',
+            {METADATA_NOT_APPLIED_MODELS: self.models, METADATA_ENVIRONMENT: environment},
+        )
+
+
 class StateConnectionError(SQLMeshIntegrationError):
     """The SQLMesh state database or the warehouse could not be reached."""
 
