@@ -13,8 +13,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-# Files only a Dagster+ Hybrid deployment uses: the Docker image and its build context filter.
-HYBRID_ONLY = ("Dockerfile", ".dockerignore")
+# Files only a Dagster+ Hybrid deployment uses: the Docker image, its build context filter, the
+# hash-pinned uv it installs (docker/), and the configs of its two agents (agents/).
+HYBRID_ONLY = ("Dockerfile", ".dockerignore", "docker", "agents")
 
 
 def remove_paths(project_dir: Path, patterns: Iterable[str]) -> list[Path]:

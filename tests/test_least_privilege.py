@@ -50,6 +50,13 @@ HYBRID_VARIANTS = [
 PULL_REQUEST_ENVIRONMENTS = {"preview"}
 # Both limited to `main` (docs/deployment.md); `production` also has required reviewers.
 MAIN_ENVIRONMENTS = {"production", "production-ci"}
+# The GitHub Environments each workflow may use: pull requests only `preview`; the main pipeline
+# and the weekly settings check only environments limited to `main`.
+ALLOWED_ENVIRONMENTS = {
+    "pull_request.yml": PULL_REQUEST_ENVIRONMENTS,
+    "deploy.yml": MAIN_ENVIRONMENTS,
+    "github-settings.yml": {"github-settings"},
+}
 WAREHOUSE_SECRET_PREFIXES = {
     "motherduck": ("MOTHERDUCK_",),
     "postgres": ("POSTGRES_",),
@@ -64,12 +71,14 @@ JOB_SECRET_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("pull_request.yml", "checks"): (),
     ("pull_request.yml", "branch-deployment"): ("state", "warehouse", "branch token", "registry"),
     ("pull_request.yml", "comment"): (),
-    # Invalidates pr_<number> and closes the branch deployment: it pushes no image.
-    ("pull_request.yml", "close"): ("state", "warehouse", "branch token"),
+    # Invalidates pr_<number> (state only: no warehouse) and closes the branch deployment: it
+    # pushes no image.
+    ("pull_request.yml", "close"): ("state", "branch token"),
     ("deploy.yml", "plan"): ("state", "warehouse"),
     ("deploy.yml", "apply"): ("state", "warehouse"),
     ("deploy.yml", "deploy"): ("state", "warehouse", "deploy token", "registry"),
     ("deploy.yml", "materialize"): ("deploy token",),
+    ("github-settings.yml", "check"): ("settings token",),
 }
 SECRET_HOLDERS = [job for job, kinds in JOB_SECRET_KINDS.items() if kinds]
 
@@ -83,9 +92,7 @@ def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
     """Every job that reads a secret outside the GitHub Environments its workflow may use."""
     violations = []
     for workflow_name, data in workflows.items():
-        allowed = (
-            PULL_REQUEST_ENVIRONMENTS if workflow_name == "pull_request.yml" else MAIN_ENVIRONMENTS
-        )
+        allowed = ALLOWED_ENVIRONMENTS[workflow_name]
         for job_name, job in data["jobs"].items():
             if secrets_of(job) and environment_of(job) not in allowed:
                 violations.append(
@@ -134,6 +141,7 @@ def secret_kind(name: str, warehouse: str) -> str:
         "DAGSTER_CLOUD_BRANCH_DEPLOYMENT_TOKEN": "branch token",
         "DAGSTER_IMAGE_REGISTRY_USERNAME": "registry",
         "DAGSTER_IMAGE_REGISTRY_PASSWORD": "registry",
+        "GITHUB_SETTINGS_TOKEN": "settings token",
     }.get(name, name)
 
 
@@ -152,7 +160,7 @@ def test_each_job_maps_only_the_secrets_it_needs(
                 expected.discard("registry")
             kinds = {secret_kind(name, combination.warehouse) for name in secrets_of(job)}
             assert kinds == expected, f"{workflow_name} job {job_name}"
-            if "state" in kinds:
+            if "warehouse" in kinds:
                 sqlmesh_secrets.append(
                     {
                         name
@@ -161,7 +169,7 @@ def test_each_job_maps_only_the_secrets_it_needs(
                     }
                 )
     # Every job that runs SQLMesh on the warehouse gets the same, whole set of its credentials.
-    assert len(sqlmesh_secrets) == 5
+    assert len(sqlmesh_secrets) == 4
     assert all(names == sqlmesh_secrets[0] for names in sqlmesh_secrets), sqlmesh_secrets
 
 

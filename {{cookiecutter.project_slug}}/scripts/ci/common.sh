@@ -79,9 +79,13 @@ require_variables() {
     fi
 }
 
-use_production_gateway() {
+use_production_state() {
     export SQLMESH_GATEWAY=prod
     require_variables SQLMESH_STATE_HOST SQLMESH_STATE_USER SQLMESH_STATE_PASSWORD SQLMESH_STATE_DATABASE
+}
+
+use_production_gateway() {
+    use_production_state
 {%- if cookiecutter.warehouse == "motherduck" %}
     require_variables MOTHERDUCK_TOKEN MOTHERDUCK_DATABASE
 {%- elif cookiecutter.warehouse == "postgres" %}
@@ -118,5 +122,13 @@ current_environment() {
 select_gateway() {
     if [[ "${SQLMESH_GATEWAY:-prod}" == "prod" ]]; then
         use_production_gateway
+    fi
+}
+
+# The same for scripts that only write SQLMesh state (invalidating an environment): the production
+# gateway needs the state's credentials only, so the job that runs them holds no warehouse secret.
+select_state_gateway() {
+    if [[ "${SQLMESH_GATEWAY:-prod}" == "prod" ]]; then
+        use_production_state
     fi
 }

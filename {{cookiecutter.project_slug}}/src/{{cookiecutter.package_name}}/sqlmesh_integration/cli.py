@@ -7,6 +7,8 @@
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
 - `sqlmesh-dagster pr-diff pr_<number>` writes the data diff of a pull request's environment against
   `prod` as Markdown (`scripts/ci/pr-diff.sh`; see `data_diff.py`).
+- `sqlmesh-dagster state-guard --preview-role R` limits the pull request role to writing pull
+  request state, with grants and row-level security on Postgres (see `state_guard.py`).
 - `sqlmesh-dagster mirror [--environment E]` reports what SQLMesh filled outside Dagster (a plan's
   backfill, a CLI `sqlmesh run`) as runless materializations in the Dagster instance of
   DAGSTER_HOME, with the CI run's URL when it runs in CI (see `mirror.py`).
@@ -28,6 +30,7 @@ from .project import (
     environment_from_env,
     pull_request_environment,
 )
+from .state_guard import add_state_guard_parser, run_state_guard
 
 # The data diff's row samples (changed rows, keys on one side only): rows per sample. Off by
 # default: the comment is readable by everyone who can read the repository, and sample rows are
@@ -59,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="A pull request number (default: DAGSTER_CLOUD_PULL_REQUEST_ID or GITHUB_PR_NUMBER).",
     )
     _add_pr_diff_parser(commands)
+    add_state_guard_parser(commands)
     mirror = commands.add_parser(
         "mirror", help="Report what SQLMesh filled outside Dagster as Dagster materializations."
     )
@@ -74,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if arguments.command == "pr-diff":
             return _pr_diff(_project(arguments.project_dir), arguments)
+        if arguments.command == "state-guard":
+            return run_state_guard(_project(arguments.project_dir), arguments)
         if arguments.command == "mirror":
             return _mirror(_project(arguments.project_dir), arguments.environment)
         return _prepare(_project(arguments.project_dir), read_state=not arguments.no_state)
