@@ -5,8 +5,8 @@ project's docs/deployment.md, "Security model").
   pull-request jobs only in `preview`, the main pipeline only in the `main`-only environments.
 - The workflows name only the chosen warehouse's secrets (the Hybrid registry's only for Hybrid);
   the branch deployment uses its own Dagster+ token and image repository.
-- The Hybrid image: a digest-pinned base, a pinned uv, a non-root `USER`; `.dockerignore` patterns
-  that match at any depth.
+- The Hybrid image: a digest-pinned base, uv from PyPI with every file's hash pinned, a non-root
+  `USER`; `.dockerignore` patterns that match at any depth, key files included.
 - SQLMesh's Postgres connections (state, and the Postgres warehouse) verify the server's
   certificate by default, and the mode can be changed with an environment variable.
 - CI writes the BigQuery key to a new private file and removes it when the script exits.
@@ -29,7 +29,6 @@ from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices, fil
 from workflow_files import (
     SECRET_RE,
     VARIABLE_RE,
-    WORKFLOWS,
     environment_of,
     jobs,
     secrets_of,
@@ -195,7 +194,8 @@ def test_only_the_chosen_warehouse_secrets_are_named(
     combination: Combination, rendered: Callable
 ) -> None:
     project = rendered(combination)
-    for name in WORKFLOWS:
+    # The workflows that run SQLMesh or deploy (the weekly settings check does neither).
+    for name in ("pull_request.yml", "deploy.yml"):
         text = (project / ".github" / "workflows" / name).read_text()
         named = set(SECRET_RE.findall(text)) | set(VARIABLE_RE.findall(text))
         for warehouse in choices("warehouse"):
@@ -210,6 +210,8 @@ def test_only_the_chosen_warehouse_secrets_are_named(
             assert registry, f"{name} maps no image registry"
         else:
             assert registry == set(), f"{name} maps registry settings: {sorted(registry)}"
+    settings_check = (project / ".github" / "workflows" / "github-settings.yml").read_text()
+    assert set(SECRET_RE.findall(settings_check)) == {"GITHUB_SETTINGS_TOKEN"}
     pull_request = (project / ".github" / "workflows" / "pull_request.yml").read_text()
     if combination.dagster_plus_deployment == "hybrid":
         # Branch images go to their own repository, never to the one production pulls from.
@@ -258,8 +260,21 @@ def test_the_image_is_pinned_and_runs_as_a_user(
     assert re.fullmatch(
         rf"python:{re.escape(combination.python_version)}-slim@sha256:[0-9a-f]{{64}}", base
     ), base
-    uv = [value for keyword, value in instructions if keyword == "RUN" and "install" in value]
-    [pinned] = {match for value in uv for match in re.findall(r"\buv==(\d+\.\d+\.\d+)\b", value)}
+    # uv comes from PyPI with every file's hash pinned: pip installs those bytes or fails.
+    pip = [
+        " ".join(value.split())
+        for keyword, value in instructions
+        if keyword == "RUN" and "pip install" in value
+    ]
+    assert pip == [
+        "pip install --no-cache-dir --no-deps --require-hashes -r uv-requirements.txt"
+        " && rm uv-requirements.txt"
+    ], pip
+    assert ("COPY", "docker/uv-requirements.txt ./") in instructions
+    requirements = (project / "docker" / "uv-requirements.txt").read_text()
+    [pinned] = re.findall(r"^uv==(\d+\.\d+\.\d+) \\$", requirements, re.MULTILINE)
+    hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})\b", requirements)
+    assert len(hashes) >= 2 and len(set(hashes)) == len(hashes), hashes
     # The same uv builds the image as the workflows install (the image resolves nothing itself,
     # but a lock written by a newer uv may not be readable by an older one).
     assert set(setup_uv_versions(project).values()) == {pinned}
@@ -284,6 +299,16 @@ LEFT_OUT_OF_THE_IMAGE = (
     "src/{package}/sqlmesh_project/data/ci.duckdb",
     ".venv/bin/python",
     "src/{package}/__pycache__/definitions.cpython-312.pyc",
+    # Key files: private keys and service-account keys, at the top and nested.
+    "snowflake_key.p8",
+    "src/{package}/rsa_key.p8",
+    "certs/client.pem",
+    "src/{package}/sqlmesh_project/server.key",
+    "keys/bundle.p12",
+    "gcp-service-account.json",
+    "src/{package}/my_service_account.json",
+    "google-credentials.json",
+    "deploy/bigquery-key.json",
 )
 # What the Dockerfile copies besides src/ (all of which must stay; the defs state is made in CI).
 KEPT_IN_THE_IMAGE = (

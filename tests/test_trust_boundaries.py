@@ -278,4 +278,4 @@ def test_the_threat_model_walks_every_stage(
             assert part in body, f"{stage}: no {part}"
     for topic in ("Shared physical tables", "Tampered state"):
         assert f"## {topic}" in text
-    assert "docs/threat-model.md" in (project / "docs" / "deployment.md").read_text()
+    assert "(threat-model.md)" in (project / "docs" / "deployment.md").read_text()

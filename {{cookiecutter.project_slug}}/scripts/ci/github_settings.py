@@ -228,9 +228,7 @@ def check_branch_protection(repo: str) -> Iterator[Result]:
             f"{fix}: require a pull request with at least one approval",
         )
     else:
-        yield Result(
-            f"`{BRANCH}` needs a reviewed pull request", True, f"{approvals} approval(s)"
-        )
+        yield Result(f"`{BRANCH}` needs a reviewed pull request", True, f"{approvals} approval(s)")
     if REQUIRED_CHECK not in checks:
         yield Result(
             f"`{BRANCH}` requires the checks",
