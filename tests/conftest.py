@@ -49,6 +49,7 @@ LONGEST_FIRST: tuple[str, ...] = (
     "tests/test_ci_commands.py",
     "tests/test_deploy_artifact.py",
     "tests/test_kitchen_sink.py",
+    "tests/test_state_guard.py",
 )
 # Never in the shared sources: what installing and running the project made (the SQLMesh
 # component's defs state included: a copy prepares its own, as a fresh render does).
