@@ -14,8 +14,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-# Files only a Dagster+ Hybrid deployment uses: the Docker image and its build context filter.
-HYBRID_ONLY = ("Dockerfile", ".dockerignore")
+# Files only a Dagster+ Hybrid deployment uses: the Docker image, its build context filter, the
+# hash-pinned uv it installs (docker/), and the configs of its two agents (agents/).
+HYBRID_ONLY = ("Dockerfile", ".dockerignore", "docker", "agents")
 # Where the integration's tests find the sample shop (tests/support.py, SHOP_PROJECT_DIR).
 SHOP_FIXTURE = Path("tests") / "fixtures" / "shop"
 

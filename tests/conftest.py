@@ -36,6 +36,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/test_end_to_end.py",
         "tests/test_readme_commands.py::test_demo_command",
         "tests/test_readme_commands.py::test_generated_readme_command",
+        "tests/test_pr_diff.py::test_plan_preview_masks_and_fences_what_sqlmesh_prints",
     ),
     "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
     "kitchen_sink": ("tests/test_kitchen_sink.py",),  # the second test reads the first's data
@@ -48,6 +49,7 @@ LONGEST_FIRST: tuple[str, ...] = (
     "tests/test_ci_commands.py",
     "tests/test_deploy_artifact.py",
     "tests/test_kitchen_sink.py",
+    "tests/test_state_guard.py",
 )
 # Never in the shared sources: what installing and running the project made (the SQLMesh
 # component's defs state included: a copy prepares its own, as a fresh render does).

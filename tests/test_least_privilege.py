@@ -5,8 +5,8 @@ project's docs/deployment.md, "Security model").
   pull-request jobs only in `preview`, the main pipeline only in the `main`-only environments.
 - The workflows name only the chosen warehouse's secrets (the Hybrid registry's only for Hybrid);
   the branch deployment uses its own Dagster+ token and image repository.
-- The Hybrid image: a digest-pinned base, a pinned uv, a non-root `USER`; `.dockerignore` patterns
-  that match at any depth.
+- The Hybrid image: a digest-pinned base, uv from PyPI with every file's hash pinned, a non-root
+  `USER`; `.dockerignore` patterns that match at any depth, key files included.
 - SQLMesh's Postgres connections (state, and the Postgres warehouse) verify the server's
   certificate by default, and the mode can be changed with an environment variable.
 - CI writes the BigQuery key to a new private file and removes it when the script exits.
@@ -29,7 +29,6 @@ from rendering import DEFAULT, SUPPORTED_COMBINATIONS, Combination, choices, fil
 from workflow_files import (
     SECRET_RE,
     VARIABLE_RE,
-    WORKFLOWS,
     environment_of,
     jobs,
     secrets_of,
@@ -50,6 +49,13 @@ HYBRID_VARIANTS = [
 PULL_REQUEST_ENVIRONMENTS = {"preview"}
 # Both limited to `main` (docs/deployment.md); `production` also has required reviewers.
 MAIN_ENVIRONMENTS = {"production", "production-ci"}
+# The GitHub Environments each workflow may use: pull requests only `preview`; the main pipeline
+# and the weekly settings check only environments limited to `main`.
+ALLOWED_ENVIRONMENTS = {
+    "pull_request.yml": PULL_REQUEST_ENVIRONMENTS,
+    "deploy.yml": MAIN_ENVIRONMENTS,
+    "github-settings.yml": {"github-settings"},
+}
 WAREHOUSE_SECRET_PREFIXES = {
     "motherduck": ("MOTHERDUCK_",),
     "postgres": ("POSTGRES_",),
@@ -64,14 +70,16 @@ JOB_SECRET_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("pull_request.yml", "checks"): (),
     ("pull_request.yml", "branch-deployment"): ("state", "warehouse", "branch token", "registry"),
     ("pull_request.yml", "comment"): (),
-    # Invalidates pr_<number> and closes the branch deployment: it pushes no image.
-    ("pull_request.yml", "close"): ("state", "warehouse", "branch token"),
+    # Invalidates pr_<number> (state only: no warehouse) and closes the branch deployment: it
+    # pushes no image.
+    ("pull_request.yml", "close"): ("state", "branch token"),
     ("deploy.yml", "plan"): ("state", "warehouse"),
     ("deploy.yml", "apply"): ("state", "warehouse"),
     ("deploy.yml", "deploy"): ("state", "warehouse", "deploy token", "registry"),
     ("deploy.yml", "materialize"): ("deploy token",),
     # Syncs alert_policies.yaml: a Dagster+ user token that may change alert policies, nothing else.
     ("deploy.yml", "alerts"): ("alerts token",),
+    ("github-settings.yml", "check"): ("settings token",),
 }
 SECRET_HOLDERS = [job for job, kinds in JOB_SECRET_KINDS.items() if kinds]
 
@@ -85,9 +93,7 @@ def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
     """Every job that reads a secret outside the GitHub Environments its workflow may use."""
     violations = []
     for workflow_name, data in workflows.items():
-        allowed = (
-            PULL_REQUEST_ENVIRONMENTS if workflow_name == "pull_request.yml" else MAIN_ENVIRONMENTS
-        )
+        allowed = ALLOWED_ENVIRONMENTS[workflow_name]
         for job_name, job in data["jobs"].items():
             if secrets_of(job) and environment_of(job) not in allowed:
                 violations.append(
@@ -137,6 +143,7 @@ def secret_kind(name: str, warehouse: str) -> str:
         "DAGSTER_CLOUD_BRANCH_DEPLOYMENT_TOKEN": "branch token",
         "DAGSTER_IMAGE_REGISTRY_USERNAME": "registry",
         "DAGSTER_IMAGE_REGISTRY_PASSWORD": "registry",
+        "GITHUB_SETTINGS_TOKEN": "settings token",
     }.get(name, name)
 
 
@@ -155,7 +162,7 @@ def test_each_job_maps_only_the_secrets_it_needs(
                 expected.discard("registry")
             kinds = {secret_kind(name, combination.warehouse) for name in secrets_of(job)}
             assert kinds == expected, f"{workflow_name} job {job_name}"
-            if "state" in kinds:
+            if "warehouse" in kinds:
                 sqlmesh_secrets.append(
                     {
                         name
@@ -164,7 +171,7 @@ def test_each_job_maps_only_the_secrets_it_needs(
                     }
                 )
     # Every job that runs SQLMesh on the warehouse gets the same, whole set of its credentials.
-    assert len(sqlmesh_secrets) == 5
+    assert len(sqlmesh_secrets) == 4
     assert all(names == sqlmesh_secrets[0] for names in sqlmesh_secrets), sqlmesh_secrets
 
 
@@ -190,7 +197,8 @@ def test_only_the_chosen_warehouse_secrets_are_named(
     combination: Combination, rendered: Callable
 ) -> None:
     project = rendered(combination)
-    for name in WORKFLOWS:
+    # The workflows that run SQLMesh or deploy (the weekly settings check does neither).
+    for name in ("pull_request.yml", "deploy.yml"):
         text = (project / ".github" / "workflows" / name).read_text()
         named = set(SECRET_RE.findall(text)) | set(VARIABLE_RE.findall(text))
         for warehouse in choices("warehouse"):
@@ -205,6 +213,8 @@ def test_only_the_chosen_warehouse_secrets_are_named(
             assert registry, f"{name} maps no image registry"
         else:
             assert registry == set(), f"{name} maps registry settings: {sorted(registry)}"
+    settings_check = (project / ".github" / "workflows" / "github-settings.yml").read_text()
+    assert set(SECRET_RE.findall(settings_check)) == {"GITHUB_SETTINGS_TOKEN"}
     pull_request = (project / ".github" / "workflows" / "pull_request.yml").read_text()
     if combination.dagster_plus_deployment == "hybrid":
         # Branch images go to their own repository, never to the one production pulls from.
@@ -253,8 +263,21 @@ def test_the_image_is_pinned_and_runs_as_a_user(
     assert re.fullmatch(
         rf"python:{re.escape(combination.python_version)}-slim@sha256:[0-9a-f]{{64}}", base
     ), base
-    uv = [value for keyword, value in instructions if keyword == "RUN" and "install" in value]
-    [pinned] = {match for value in uv for match in re.findall(r"\buv==(\d+\.\d+\.\d+)\b", value)}
+    # uv comes from PyPI with every file's hash pinned: pip installs those bytes or fails.
+    pip = [
+        " ".join(value.split())
+        for keyword, value in instructions
+        if keyword == "RUN" and "pip install" in value
+    ]
+    assert pip == [
+        "pip install --no-cache-dir --no-deps --require-hashes -r uv-requirements.txt"
+        " && rm uv-requirements.txt"
+    ], pip
+    assert ("COPY", "docker/uv-requirements.txt ./") in instructions
+    requirements = (project / "docker" / "uv-requirements.txt").read_text()
+    [pinned] = re.findall(r"^uv==(\d+\.\d+\.\d+) \\$", requirements, re.MULTILINE)
+    hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})\b", requirements)
+    assert len(hashes) >= 2 and len(set(hashes)) == len(hashes), hashes
     # The same uv builds the image as the workflows install (the image resolves nothing itself,
     # but a lock written by a newer uv may not be readable by an older one).
     assert set(setup_uv_versions(project).values()) == {pinned}
@@ -279,6 +302,16 @@ LEFT_OUT_OF_THE_IMAGE = (
     "src/{package}/sqlmesh_project/data/ci.duckdb",
     ".venv/bin/python",
     "src/{package}/__pycache__/definitions.cpython-312.pyc",
+    # Key files: private keys and service-account keys, at the top and nested.
+    "snowflake_key.p8",
+    "src/{package}/rsa_key.p8",
+    "certs/client.pem",
+    "src/{package}/sqlmesh_project/server.key",
+    "keys/bundle.p12",
+    "gcp-service-account.json",
+    "src/{package}/my_service_account.json",
+    "google-credentials.json",
+    "deploy/bigquery-key.json",
 )
 # What the Dockerfile copies besides src/ (all of which must stay; the defs state is made in CI).
 KEPT_IN_THE_IMAGE = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -127,7 +128,10 @@ def test_pr_diff_reports_rows_columns_and_schema(project_copy: Project, tmp_path
     change_models(project)
     project.run(f"bash scripts/ci/plan-apply.sh {PR_ENVIRONMENT}", env=ci)
     summary, comment = run_script(
-        project, tmp_path / "with-sample", DAGSTER_BRANCH_DEPLOYMENT_URL="https://acme.example/b1"
+        project,
+        tmp_path / "with-sample",
+        DAGSTER_BRANCH_DEPLOYMENT_URL="https://acme.example/b1",
+        PR_DIFF_SAMPLE_ROWS="5",
     )
 
     assert summary.strip() == comment.strip(), "a small diff fits the comment whole"
@@ -149,11 +153,11 @@ def test_pr_diff_reports_rows_columns_and_schema(project_copy: Project, tmp_path
         f"{three_orders} of {pr_rows} changed." in customers
     ), customers
     assert f"Rows that differ, per column: `customer_segment` {three_orders}." in customers
-    assert "column `customer_name` added (TEXT)" in customers
-    assert "column `full_name` removed (TEXT)" in customers
+    assert "column `customer_name` added (`TEXT`)" in customers
+    assert "column `full_name` removed (`TEXT`)" in customers
     assert "**Destructive**: removes or retypes `full_name`" in customers
     assert "Prod backfill: none" in customers
-    assert "Sample of changed rows" in customers and "| active | loyal |" in customers
+    assert "Sample of changed rows" in customers and "| `active` | `loyal` |" in customers
     assert "Only in prod, e.g.:" in customers
 
     revenue = section(summary, "marts.daily_revenue")
@@ -169,8 +173,8 @@ def test_pr_diff_reports_rows_columns_and_schema(project_copy: Project, tmp_path
     # Models the change leaves alone are not in the report.
     assert "`marts.orders`" not in summary and "`staging.stg_customers`" not in summary
 
-    # Sensitive data: no values at all with PR_DIFF_SAMPLE_ROWS=0, the numbers stay.
-    summary, comment = run_script(project, tmp_path / "no-sample", PR_DIFF_SAMPLE_ROWS="0")
+    # Sensitive data: no values at all unless PR_DIFF_SAMPLE_ROWS opts in; the numbers stay.
+    summary, comment = run_script(project, tmp_path / "no-sample")
     assert "Sample of changed rows" not in comment and "e.g.:" not in comment
     assert "loyal" not in comment
     assert f"{three_orders} of {pr_rows} changed." in comment
@@ -318,3 +322,62 @@ def test_one_comment_created_then_updated(default_project: Path, tmp_path: Path)
 
     empty = comment("")
     assert empty.returncode == 1 and "No data diff in" in empty.stderr
+
+
+# What a hostile pull request can make `sqlmesh plan --explain` print: its model names, column
+# names and SQL text (its own fences and backtick runs included), and an error with a credential.
+HOSTILE_PLAN = """**Summary of differences from `prod`:**
+
+```diff
+-  SELECT 1 AS "``` [click](https://evil.example) @acme/admins <img src=x>"
++  SELECT 'password={secret}' AS x
+```
+`````
+</details> # heading
+Error: could not connect: {url}
+"""
+
+
+@pytest.mark.slow
+def test_plan_preview_masks_and_fences_what_sqlmesh_prints(
+    installed_project: Project, tmp_path: Path
+) -> None:
+    """The plan goes into the job summary masked, inside one fence longer than any run of
+    backticks in it (so none of its lines can end the block), whatever SQLMesh prints. SQLMesh is
+    replaced by its output here: a `uv` on PATH answers `uv run --frozen sqlmesh` and hands
+    everything else to the real uv (the masking runs the project's own code)."""
+    secret = "".join(["hun", "ter", "2x"])
+    plan = tmp_path / "plan.txt"
+    url = "postgresql://app" + ":" + secret + "@db/x"  # split: no URL with a password in the file
+    plan.write_text(HOSTILE_PLAN.format(secret=secret, url=url))
+    real_uv = shutil.which("uv")
+    assert real_uv is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "uv"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [[ "$1 $2 $3" == "run --frozen sqlmesh" ]]; then cat "$FAKE_PLAN"; exit 0; fi\n'
+        f'exec "{real_uv}" "$@"\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    summary = tmp_path / "summary.md"
+    installed_project.run(
+        "bash scripts/ci/plan-preview.sh prod",
+        env={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_PLAN": str(plan),
+            "SQLMESH_GATEWAY": "ci",
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+    )
+    text = summary.read_text()
+    assert secret not in text and "password=***" in text and "app:***@db" in text
+    lines = text.splitlines()
+    fences = [index for index, line in enumerate(lines) if re.fullmatch(r"`{3,}", line)]
+    first, last = fences[0], fences[-1]
+    fence = lines[first]
+    assert lines[last] == fence and last == len(lines) - 1, text
+    longest = max(len(run) for run in re.findall(r"`+", "\n".join(lines[first + 1 : last])))
+    assert len(fence) > longest, "a line of the plan could end the block"
+    assert "</details> # heading" in lines[first + 1 : last]

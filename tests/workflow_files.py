@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-WORKFLOWS = ("pull_request.yml", "deploy.yml")
+WORKFLOWS = ("pull_request.yml", "deploy.yml", "github-settings.yml")
 SECRET_RE = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
 VARIABLE_RE = re.compile(r"\$\{\{\s*vars\.(\w+)\s*\}\}")
 

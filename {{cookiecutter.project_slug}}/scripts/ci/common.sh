@@ -98,6 +98,16 @@ unset_empty_variables \
     DAGSTER_IMAGE_REGISTRY DAGSTER_IMAGE_REGISTRY_USERNAME DAGSTER_IMAGE_REGISTRY_PASSWORD \
     DAGSTER_CLOUD_DEPLOYMENT
 
+# Prints stdin with the credentials in it masked: the integration's `mask_secrets`, which every
+# message of the integration goes through (tokens, passwords, keys, URL passwords).
+mask_secrets() {
+    uv run --frozen python -c '
+import sys
+from '"${PACKAGE_NAME}"'.sqlmesh_integration.errors import mask_secrets
+sys.stdout.write(mask_secrets(sys.stdin.read()))
+'
+}
+
 # Checks that the production gateway's credentials are present before a script talks to it, so a
 # missing secret fails with its name rather than with a connection error.
 require_variables() {
@@ -113,9 +123,13 @@ require_variables() {
     fi
 }
 
-use_production_gateway() {
+use_production_state() {
     export SQLMESH_GATEWAY=prod
     require_variables SQLMESH_STATE_HOST SQLMESH_STATE_USER SQLMESH_STATE_PASSWORD SQLMESH_STATE_DATABASE
+}
+
+use_production_gateway() {
+    use_production_state
 {%- if cookiecutter.warehouse == "motherduck" %}
     require_variables MOTHERDUCK_TOKEN MOTHERDUCK_DATABASE
 {%- elif cookiecutter.warehouse == "postgres" %}
@@ -152,5 +166,13 @@ current_environment() {
 select_gateway() {
     if [[ "${SQLMESH_GATEWAY:-prod}" == "prod" ]]; then
         use_production_gateway
+    fi
+}
+
+# The same for scripts that only write SQLMesh state (invalidating an environment): the production
+# gateway needs the state's credentials only, so the job that runs them holds no warehouse secret.
+select_state_gateway() {
+    if [[ "${SQLMESH_GATEWAY:-prod}" == "prod" ]]; then
+        use_production_state
     fi
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Invalidates a closed pull request's SQLMesh environment `pr_<number>`: SQLMesh's janitor (the
 # daily `sqlmesh_janitor` job in Dagster, or `sqlmesh janitor`) then drops its views and the tables
-# no other environment uses. Needs GITHUB_PR_NUMBER and the production gateway's secrets.
+# no other environment uses. Needs GITHUB_PR_NUMBER and the SQLMesh state's secrets (no warehouse:
+# invalidating writes state only).
 # shellcheck source=scripts/ci/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 require_variables GITHUB_PR_NUMBER
-select_gateway
+select_state_gateway
 environment="$(current_environment)"
 
 log "sqlmesh invalidate ${environment} (gateway ${SQLMESH_GATEWAY})"

@@ -6,8 +6,9 @@
 # Usage: pr-diff.sh [environment]   (default: the pull request's pr_<number>)
 #
 # Writes Markdown to the job summary (GITHUB_STEP_SUMMARY, else stdout) and, when PR_COMMENT_FILE
-# is set, to that file, cut to fit a GitHub comment. PR_DIFF_SAMPLE_ROWS sets the rows per sample
-# (default 5); 0 keeps data values out of the pull request. DAGSTER_BRANCH_DEPLOYMENT_URL, when
+# is set, to that file, cut to fit a GitHub comment. Sample rows (production data, readable by
+# everyone who can read the repository) are off unless PR_DIFF_SAMPLE_ROWS sets the rows per sample
+# (a number above 0). DAGSTER_BRANCH_DEPLOYMENT_URL, when
 # set, is linked at the top.
 # shellcheck source=scripts/ci/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

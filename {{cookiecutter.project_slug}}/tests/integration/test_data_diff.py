@@ -147,7 +147,8 @@ def test_non_breaking_forward_only_and_the_prod_backfill(sample: SampleProject) 
 
     forward = by_name["marts.daily_revenue"]
     assert forward.change == "forward-only"
-    assert forward.compared_range == f"`revenue_date` {first_day} to {last_day}"
+    # Names and values are code spans in the Markdown (data_diff_markdown.code).
+    assert forward.compared_range == f"`revenue_date` `{first_day}` to `{last_day}`"
     assert (forward.prod_rows, forward.pull_request_rows) == (march_days, march_days)
     assert (forward.rows_only_in_prod, forward.rows_only_in_pull_request) == (0, 0), (
         "rows before the preview are not changed by the merge"
@@ -198,5 +199,5 @@ def test_a_forward_only_model_without_grain_is_counted_within_the_preview(
 
     (revenue,) = [model for model in report.models if model.name == "marts.daily_revenue"]
     assert revenue.change == "forward-only" and revenue.rows_compared is None
-    assert revenue.compared_range.startswith("`revenue_date` 2024-03-")
+    assert revenue.compared_range.startswith("`revenue_date` `2024-03-")
     assert (revenue.prod_rows, revenue.pull_request_rows) == (march_days, march_days)

@@ -70,11 +70,12 @@ def test_one_model_in_full() -> None:
     assert "Dagster+ branch deployment: https://acme.dagster.cloud/b1" in markdown
     assert "| `marts.model_0001` | breaking | 1,000 → 1,000 | 0 | 0 | 7 | 1 added | 3 |" in markdown
     assert "7 of 10,000 changed" in markdown and "`amount` 7" in markdown
-    assert "column `note` added (TEXT)" in markdown
+    assert "column `note` added (`TEXT`)" in markdown
     assert "Prod backfill: 3 interval(s) when the merge is applied (2024-01-01 - 2024-01-03)." in (
         markdown
     )
-    assert "| 0 | 1.00 | 2.00 \\| x |" in markdown, "a `|` in a value must not break the table"
+    # A `|` in a value must not break the table.
+    assert "| `0` | `1.00` | `2.00 \\| x` |" in markdown
     also = "Also changed, with no data change to compare: `marts.orders` (metadata only)."
     assert also in markdown
     assert "smaller change" not in markdown

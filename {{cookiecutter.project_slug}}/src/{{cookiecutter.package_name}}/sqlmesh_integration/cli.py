@@ -10,6 +10,8 @@
 - `sqlmesh-dagster doctor [--environment E]` puts SQLMesh's view of the project beside the Dagster
   definitions, one line per difference, and exits 1 on any (see `doctor.py`): the first thing to
   run after dropping in a project, and a pull request check (`scripts/ci/doctor.sh`).
+- `sqlmesh-dagster state-guard --preview-role R` limits the pull request role to writing pull
+  request state, with grants and row-level security on Postgres (see `state_guard.py`).
 - `sqlmesh-dagster mirror [--environment E]` reports what SQLMesh filled outside Dagster (a plan's
   backfill, a CLI `sqlmesh run`) as runless materializations in the Dagster instance of
   DAGSTER_HOME, with the CI run's URL when it runs in CI (see `mirror.py`).
@@ -40,10 +42,13 @@ from .project import (
     environment_from_env,
     pull_request_environment,
 )
+from .state_guard import add_state_guard_parser, run_state_guard
 
-# The data diff's row samples (changed rows, keys on one side only): rows per sample, 0 for none.
+# The data diff's row samples (changed rows, keys on one side only): rows per sample. Off by
+# default: the comment is readable by everyone who can read the repository, and sample rows are
+# production data. A number opts in.
 SAMPLE_ROWS_VARIABLE = "PR_DIFF_SAMPLE_ROWS"
-DEFAULT_SAMPLE_ROWS = 5
+DEFAULT_SAMPLE_ROWS = 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "projects",
         help="Print the SQLMesh project folders of this code location's SQLMesh components.",
     )
+    add_state_guard_parser(commands)
     mirror = commands.add_parser(
         "mirror", help="Report what SQLMesh filled outside Dagster as Dagster materializations."
     )
@@ -107,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _projects()
         if arguments.command == "doctor":
             return _doctor(_project(arguments.project_dir), arguments)
+        if arguments.command == "state-guard":
+            return run_state_guard(_project(arguments.project_dir), arguments)
         if arguments.command == "mirror":
             return _mirror(_project(arguments.project_dir), arguments.environment)
         if arguments.command == "alert-policies":
@@ -280,14 +288,15 @@ def _pr_diff(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
 
 
 def _sample_rows(text: str) -> int:
-    """Rows per sample from PR_DIFF_SAMPLE_ROWS: default 5; 0 switches samples off."""
+    """Rows per sample from PR_DIFF_SAMPLE_ROWS: none unless it is set to a number above 0."""
     text = text.strip()
     if not text:
         return DEFAULT_SAMPLE_ROWS
     if not text.isdigit():
         raise InvalidInputError(
-            f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to 0 (no samples of "
-            f"data in the pull request) or a number such as {DEFAULT_SAMPLE_ROWS}."
+            f"{SAMPLE_ROWS_VARIABLE}={text!r} is not a row count: set it to a number of rows "
+            "per sample, such as 5, or to 0 (or unset it) to keep data values out of the pull "
+            "request."
         )
     return int(text)
 

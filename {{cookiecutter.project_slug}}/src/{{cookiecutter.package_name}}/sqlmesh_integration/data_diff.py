@@ -27,6 +27,7 @@ from sqlmesh.core.snapshot import Snapshot, SnapshotChangeCategory, SnapshotTabl
 from sqlmesh.core.snapshot.definition import format_intervals, merge_intervals
 from sqlmesh.core.table_diff import SchemaDiff
 
+from .data_diff_markdown import code
 from .data_diff_report import (
     NO_BACKFILL,
     Backfill,
@@ -35,7 +36,7 @@ from .data_diff_report import (
     ModelDiff,
     Sample,
 )
-from .errors import EnvironmentNotFoundError
+from .errors import EnvironmentNotFoundError, mask_secrets
 from .project import PROD_ENVIRONMENT
 
 if t.TYPE_CHECKING:
@@ -104,9 +105,9 @@ def collect_data_diff(context: Context, environment: str, *, sample_rows: int) -
                     change=change,
                     backfill=backfill.get(snapshot.name, NO_BACKFILL),
                     notes=(
-                        f"`{environment}` holds another version of this model than the "
-                        f"checked-out code: run `bash scripts/ci/plan-apply.sh {environment}` "
-                        "and diff again.",
+                        f"{code(environment)} holds another version of this model than the "
+                        "checked-out code: run "
+                        f"{code(f'bash scripts/ci/plan-apply.sh {environment}')} and diff again.",
                     ),
                 )
             )
@@ -223,17 +224,17 @@ class _Differ:
                 base, where = self._preview_range(base, snapshot, target)
                 if where is None and self._count(target) == 0:
                     why = (
-                        f"No row diff: `{self.pull_request.name}` holds no preview rows of this "
-                        "forward-only change (SQLMesh computed none). Schema only."
+                        f"No row diff: {code(self.pull_request.name)} holds no preview rows of "
+                        "this forward-only change (SQLMesh computed none). Schema only."
                     )
                     schema_only = self._counts_and_schema(base, source, target, why)
                     return _replace(schema_only, prod_rows=None, pull_request_rows=None)
             grain = _join_columns(snapshot)
             if not grain:
                 why = (
-                    f"No row diff: `{model.name}` has no `grain` or unique key to join prod and "
-                    "pull request rows on; add `grain <column>` to its MODEL block to get one. Row "
-                    "counts and schema only."
+                    f"No row diff: {code(model.name)} has no `grain` or unique key to join prod "
+                    "and pull request rows on; add `grain <column>` to its MODEL block to get one. "
+                    "Row counts and schema only."
                 )
                 return self._counts_and_schema(base, source, target, why, where)
             return self._row_diff(base, source, target, grain, where)
@@ -253,7 +254,7 @@ class _Differ:
             "Forward-only: the merge keeps the rows prod has; only intervals computed after it "
             "use the new code."
         )
-        preview = f"`{self.pull_request.name}` holds a preview of the new code's rows"
+        preview = f"{code(self.pull_request.name)} holds a preview of the new code's rows"
         time_column = snapshot.model.time_column
         if time_column is None:
             note += f" {preview}; rows only in prod may be rows the preview did not compute."
@@ -269,7 +270,7 @@ class _Differ:
         low, high = row
         where = exp.Between(this=column, low=exp.convert(low), high=exp.convert(high))
         label = column.name or column.sql(dialect=self.adapter.dialect)
-        compared = f"`{label}` {_cell(low)} to {_cell(high)}"
+        compared = f"{code(label)} {code(_cell(low))} to {code(_cell(high))}"
         return (
             _replace(
                 base,
@@ -409,7 +410,7 @@ def _schema_changes(schema_diff: SchemaDiff) -> tuple[ColumnChange, ...]:
 
 
 def _grain_notes(rows: RowDiff, grain: Sequence[str]) -> Iterable[str]:
-    keys = ", ".join(f"`{column}`" for column in grain)
+    keys = ", ".join(code(column) for column in grain)
     for side, count, distinct in (
         ("prod", rows.source_count, rows.stats.get("distinct_count_s")),
         ("the pull request", rows.target_count, rows.stats.get("distinct_count_t")),
@@ -500,5 +501,6 @@ def _short_name(fqn: str) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else 'no message'}"
+    """The error's type and first line, masked and as a code span: error text is never Markdown."""
+    text = mask_secrets(str(error)).strip()
+    return code(f"{type(error).__name__}: {text.splitlines()[0] if text else 'no message'}")

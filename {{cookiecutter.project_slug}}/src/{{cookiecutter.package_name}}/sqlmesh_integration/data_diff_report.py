@@ -58,6 +58,10 @@ class ModelDiff:
     Row numbers are None when they were not computed (a new model has no prod rows; a model
     without a grain gets counts only); `notes` says why. `compared_range` names the time range
     the rows were compared in, when not the whole table (a forward-only change's preview).
+
+    `notes` and `compared_range` are Markdown, written by `data_diff.py` with every name, value and
+    error text in them as a code span (`data_diff_markdown.code`); every other field is plain text,
+    which the Markdown writes as code spans itself.
     """
 
     name: str

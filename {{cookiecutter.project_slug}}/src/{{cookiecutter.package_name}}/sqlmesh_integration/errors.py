@@ -23,28 +23,49 @@ if TYPE_CHECKING:
 
 # What a credential looks like in text SQLMesh, drivers and connection strings produce:
 # `motherduck_token=...`, `password='...'`, `"access_token": "..."`, `SNOWFLAKE_PASSWORD=...`,
-# and the password between `user:` and `@` in a connection URL.
+# `aws_secret_access_key = ...`, `X-Api-Key: ...`, and the password between `user:` and `@` in a
+# connection URL.
 _SECRET_SETTING = re.compile(
-    r"""(?P<key>\b[\w.-]*(?:token|password|passwd|pwd|secret|api_key|apikey|private_key|credentials)"""
-    r"""["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s&;,'")\]}]+)""",
+    r"""(?P<key>\b[\w.-]*(?:token|password|passwd|pwd|secret|api[_-]?key|private[_-]?key"""
+    r"""|access[_-]?key|credentials)["']?\s*[:=]\s*)(?P<value>"[^"]*"|'[^']*'|[^\s&;,'")\]}]+)""",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(
     r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(?=@)", re.IGNORECASE
 )
+# Credentials that need no key to be recognised: an HTTP bearer token, a PEM private key block (or
+# what is left of one when the text was cut), a DER key in base64, a JWT (MotherDuck's tokens are
+# JWTs), Databricks personal access tokens and GitHub tokens.
+_BARE_SECRETS = (
+    re.compile(r"(?P<keep>\bbearer\s+)[\w.~+/-]{12,}=*", re.IGNORECASE),
+    re.compile(
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|.*)",
+        re.DOTALL,
+    ),
+    re.compile(r"\bMII[A-Za-z0-9+/]{60,}={0,2}"),
+    re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]*"),
+    re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b"),
+    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,})\b"),
+)
 MASK = "***"
 
 
 def mask_secrets(text: str) -> str:
-    """Returns `text` with tokens, passwords and the passwords of URLs replaced by `***`.
+    """Returns `text` with tokens, passwords, keys and the passwords of URLs replaced by `***`.
 
-    Every message this integration puts into a Dagster event, log line or metadata value goes
-    through here, since SQLMesh and the database drivers quote connection settings in their errors.
+    Every message this integration puts into a Dagster event, log line, metadata value or pull
+    request comment goes through here, since SQLMesh and the database drivers quote connection
+    settings in their errors. Masked: `<name>=<value>` and `"<name>": <value>` settings whose name
+    ends in token, password, secret, api key, access key, private key or credentials; URL
+    passwords; bearer tokens; PEM and base64 DER private keys; JWTs (MotherDuck tokens);
+    Databricks (`dapi...`) and GitHub tokens.
 
     Example:
         >>> mask_secrets("md:analytics?motherduck_token=abc123")
         'md:analytics?motherduck_token=***'
     """
+    for pattern in _BARE_SECRETS:
+        text = pattern.sub(lambda match: (match.groupdict().get("keep") or "") + MASK, text)
     text = _URL_PASSWORD.sub(lambda match: match["prefix"] + MASK, text)
     return _SECRET_SETTING.sub(lambda match: match["key"] + MASK, text)
 
@@ -206,6 +227,22 @@ class ModelsNotAppliedError(SQLMeshIntegrationError):
             f"Model(s) {listed} changed since they were applied to `{environment}` (or were never "
             f"applied): run `{plan_command}` first, then materialize again (in a deployment: "
             "deploy the code that was applied).",
+            {METADATA_NOT_APPLIED_MODELS: self.models, METADATA_ENVIRONMENT: environment},
+        )
+
+
+class StateTamperedError(SQLMeshIntegrationError):
+    """State holds a definition of a selected model that its fingerprint does not describe."""
+
+    def __init__(self, environment: str, models: Iterable[str]) -> None:
+        self.models = sorted(models)
+        listed = ", ".join(f"`{name}`" for name in self.models)
+        super().__init__(
+            f"SQLMesh state holds definition(s) of {listed} in `{environment}` that do not hash "
+            "to their fingerprint: the stored model was changed after it was planned, so nothing "
+            "was run. As the state database's owner, delete those rows from `sqlmesh._snapshots` "
+            "and apply the code again (`sqlmesh plan`), then find out who could write them "
+            '(docs/threat-model.md, "Tampered state").',
             {METADATA_NOT_APPLIED_MODELS: self.models, METADATA_ENVIRONMENT: environment},
         )
 

@@ -28,6 +28,7 @@ from .errors import (
     ModelsNotAppliedError,
     RunFailedError,
     StateConnectionError,
+    StateTamperedError,
     masked_cause,
 )
 from .events import DagsterEventConsole, RowCounter, RunFinished, audit_check_results
@@ -36,6 +37,7 @@ from .metadata import METADATA_ENVIRONMENT, METADATA_INTERVAL_END, METADATA_STAT
 from .partitions import epoch_ms, partition_interval, partition_keys
 from .project import SQLMeshProject
 from .restatement import Restatement, restatement_plan
+from .state_integrity import tampered_snapshots
 from .targets import ModelTarget
 from .targets import display_name as _display
 
@@ -178,7 +180,12 @@ def table_row_counter(context: Context) -> RowCounter:
 def refuse_unapplied_models(
     project: SQLMeshProject, request: RunRequest, stored: Mapping[str, Snapshot]
 ) -> None:
-    """Raises when a selected model's code is not the code applied to the environment."""
+    """Raises when a selected model's code is not the code applied to the environment.
+
+    Compares the snapshot identifier state holds with the deployed code's, then the definition
+    state holds with that identifier's fingerprint (`state_integrity.py`): a definition rewritten
+    in state under the code's identifier is refused too.
+    """
     changed = [
         name
         for name, identifier in request.expected_identifiers.items()
@@ -190,6 +197,9 @@ def refuse_unapplied_models(
             [_display(name) for name in changed],
             project.plan_command(request.environment),
         )
+    tampered = tampered_snapshots(stored[name] for name in request.expected_identifiers)
+    if tampered:
+        raise StateTamperedError(request.environment, [_display(name) for name in tampered])
 
 
 def up_to_date_observations(
