@@ -1,4 +1,6 @@
-"""Smoke test of the generated project's benchmark script at its smallest size (no timing checks).
+"""Smoke test of the template's benchmark (benchmarks/) on a render, at its smallest size.
+
+No timing checks: targets are figures in benchmarks/README.md, never assertions.
 
 Smallest: 3 models (one seed, one incremental and one full model: every kind the script generates,
 in two layers), one sample per measurement, 2 events per event sample (the per-event cost is the
@@ -6,7 +8,8 @@ difference between 1 and 2), and the load compared at 3 models.
 
 The benchmark generates its synthetic SQLMesh projects in a temporary folder, so it must not create
 or touch the project's own `local.duckdb`. It runs in a copy of the installed project (with its own
-environment), so it can run beside the tests that use the installed project itself.
+environment), so it can run beside the tests that use the installed project itself; the generated
+project ships no benchmark (it is the template's work).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from pathlib import Path
 
 import pytest
 from projects import Project
+from rendering import TEMPLATE_DIR
 
 pytestmark = pytest.mark.slow
 
 MODELS = 3
+BENCHMARK = TEMPLATE_DIR / "benchmarks" / "benchmark.py"
 PATH_ROW = re.compile(
     rf"^\| (?P<label>[^|]+) \| {MODELS} \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|$"
 )
@@ -28,6 +33,8 @@ PATH_ROW = re.compile(
 
 def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Path) -> None:
     project_copy.run(["uv", "sync", "--frozen", "--quiet"])
+    assert not (project_copy.path / "scripts" / "benchmark.py").exists()
+    assert not (project_copy.path / "docs" / "benchmark.md").exists()
     database = project_copy.path / "local.duckdb"
     assert not database.exists()
     report_path = tmp_path / "benchmark.json"
@@ -38,7 +45,7 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
             "run",
             "--no-sync",
             "python",
-            "scripts/benchmark.py",
+            str(BENCHMARK),
             "--models",
             str(MODELS),
             "--load-size",
