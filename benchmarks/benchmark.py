@@ -333,6 +333,28 @@ def setup_command(arguments: list[str], cwd: Path, env: dict[str, str], timeout:
     return done.stdout
 
 
+def integration_cli(package: str, *arguments: str) -> list[str]:
+    """The render's `sqlmesh-dagster` command (its integration's CLI) with `arguments`."""
+    return [
+        sys.executable,
+        "-c",
+        f"from {package}.sqlmesh_integration.cli import main; raise SystemExit(main())",
+        *arguments,
+    ]
+
+
+def sqlmesh_cli(project: str, *arguments: str) -> list[str]:
+    """The SQLMesh CLI on `project` with `arguments`, in this interpreter."""
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from sqlmesh.cli.main import cli; sys.argv[0] = 'sqlmesh'; cli()",
+        "-p",
+        project,
+        *arguments,
+    ]
+
+
 def last_json(sample: Sample) -> Any:
     """The JSON a sample printed last."""
     return json.loads(sample.stdout.strip().splitlines()[-1])
@@ -604,18 +626,7 @@ def bench_size(
     setup["generate_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     setup_command(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from sqlmesh.cli.main import cli; sys.argv[0] = 'sqlmesh'; cli()",
-            "-p",
-            project,
-            "plan",
-            "prod",
-            "--auto-apply",
-            "--no-prompts",
-            "--skip-backfill",
-        ],
+        sqlmesh_cli(project, "plan", "prod", "--auto-apply", "--no-prompts", "--skip-backfill"),
         folder,
         env,
         timeout,
@@ -623,17 +634,7 @@ def bench_size(
     setup["plan_s"] = time.perf_counter() - clock
     copy_database(folder, "bench.duckdb", "applied.duckdb")
     setup_command(
-        [
-            sys.executable,
-            "-c",
-            f"from {package}.sqlmesh_integration.cli import main; raise SystemExit(main())",
-            "--project-dir",
-            project,
-            "prepare",
-        ],
-        folder,
-        env,
-        timeout,
+        integration_cli(package, "--project-dir", project, "prepare"), folder, env, timeout
     )
     setup["fill_s"] = run("sqlmesh", project, folder, env, timeout).seconds
     copy_database(folder, "bench.duckdb", "filled.duckdb")
@@ -815,15 +816,9 @@ def bench_load(
     generate(folder, models, package, datetime.now(UTC).date() - timedelta(days=DAYS))
     Path(env["DAGSTER_HOME"]).mkdir()
     setup_command(
-        [
-            sys.executable,
-            "-c",
-            f"from {package}.sqlmesh_integration.cli import main; raise SystemExit(main())",
-            "--project-dir",
-            str(folder / "sqlmesh_project"),
-            "prepare",
-            "--no-state",
-        ],
+        integration_cli(
+            package, "--project-dir", str(folder / "sqlmesh_project"), "prepare", "--no-state"
+        ),
         folder,
         env,
         timeout,

@@ -219,8 +219,13 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                         for materialization in event.materializations
                     ],
                 )
-            elif isinstance(event, dg.AssetObservation) and repeats_latest(context.instance, event):
-                # Nothing new since the asset's latest event: said in the log, not stored again.
+            elif (
+                isinstance(event, dg.AssetObservation)
+                and window is None
+                and repeats_latest(context.instance, event)
+            ):
+                # A routine run (no range) with nothing new since the asset's latest event: said
+                # in the log, not stored again. A range asked for explicitly is always answered.
                 context.log.info(f"{event.asset_key.to_user_string()}: {event.description}")
                 continue
             elif isinstance(event, dg.AssetMaterialization):
