@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 MODELS = 3
 BENCHMARK = TEMPLATE_DIR / "benchmarks" / "benchmark.py"
+LONG_HISTORY = TEMPLATE_DIR / "benchmarks" / "long_history.py"
 PATH_ROW = re.compile(
     rf"^\| (?P<label>[^|]+) \| {MODELS} \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|$"
 )
@@ -94,5 +95,36 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
     assert {"load", "floor_load", "import_dagster"} <= set(report["load"]["median_s"])
     # Targets are figures, never assertions on timing: only their shape is checked.
     assert all(isinstance(value, bool) for value in report["verdicts"]["met"].values())
+
+    # The long-history case at its smallest: one model, four days, the local instance only.
+    history_path = tmp_path / "long_history.json"
+    project_copy.run(
+        [
+            "uv",
+            "run",
+            "--no-sync",
+            "python",
+            str(LONG_HISTORY),
+            "--models",
+            "1",
+            "--years",
+            "0.01",
+            "--storages",
+            "sqlite",
+            "--json",
+            str(history_path),
+        ],
+        env={"TMPDIR": str(tmp_path)},
+        timeout=3600,
+    )
+    (history,) = json.loads(history_path.read_text())["results"]
+    fill, next_day = history["cases"]["fill"], history["cases"]["next_day"]
+    # Both paths reported what `sqlmesh run` filled (the script checks it against SQLMesh state
+    # and the instance's events), through the instrumented storage.
+    assert fill["sqlite_ours_reported"]["partitions"] == fill["sqlmesh_filled"] >= 3
+    assert next_day["sqlite_ours_reported"]["partitions"] == next_day["sqlmesh_filled"] == 1
+    assert fill["sqlite_floor_reported"] == fill["sqlite_ours_reported"]
+    assert fill["sqlite_ours_writes"]["events"] >= fill["sqlmesh_filled"]
+    assert history["janitor_s"] > 0
 
     assert not database.exists(), "the benchmark touched the project's own database"

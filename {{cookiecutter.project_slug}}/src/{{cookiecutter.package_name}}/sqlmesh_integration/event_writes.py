@@ -36,7 +36,7 @@ from .metadata import (
     METADATA_SNAPSHOT_VERSION,
     METADATA_STATUS,
 )
-from .partitions import interval_text, partition_interval, partition_keys
+from .partitions import interval_text, partition_windows
 from .targets import ModelTarget, data_version_tags
 
 logger = logging.getLogger(__name__)
@@ -83,16 +83,15 @@ def partition_materializations(
     version = snapshot_version
     materializations = []
     for start, end in sorted(intervals):
-        keys = partition_keys(target.partitions_def, start, end)
-        if not keys:
+        windows = partition_windows(target.partitions_def, start, end)
+        if not windows:
             logger.info(
                 "%s: SQLMesh filled %s, which holds no whole partition (a partial interval, "
                 "or one before the first partition); no partition is reported for it.",
                 target.model_name,
                 interval_text(start, end),
             )
-        for key in keys:
-            window_ms = partition_interval(target.partitions_def, key, key)
+        for key, window_ms in windows:
             if reported_keys is not None:
                 reported_keys.append(key)
             materializations.append(
