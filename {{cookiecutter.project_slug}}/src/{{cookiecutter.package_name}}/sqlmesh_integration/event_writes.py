@@ -12,8 +12,9 @@ unset, it is set to the batch's size while the batch is logged (a value you set 
 writes one event per call). On SQLite (the local instance), whose storage has no batch write, this
 changes nothing: each event stays one write.
 
-A run also observes the selected models that had nothing due ("up to date through ..."). An
-observation that repeats what the asset's latest event already says is left out.
+A run also observes the selected models that had nothing due ("up to date through ..."). In a run
+without a partition range, an observation that repeats what the asset's latest event already says
+is left out (the run's log says it); a range asked for explicitly always gets its observation.
 """
 
 from __future__ import annotations
