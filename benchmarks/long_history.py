@@ -70,7 +70,7 @@ STORAGES = [
         False,
     ),
 ]
-CASES = [("fill", "initial fill, five years"), ("next_day", "next day")]
+CASES = [("fill", "initial fill"), ("next_day", "next day")]
 TARGETS = {
     "postgres_ratio": 1.3,  # dg launch / sqlmesh run, initial fill, Postgres and simulated Dagster+
     "sqlite_floor_ratio": 1.1,  # dg launch / Dagster's floor, initial fill, SQLite
