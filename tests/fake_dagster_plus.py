@@ -14,7 +14,7 @@ answers that command as the deployment would, and hands every other command to t
   fails, as `--wait` does.
 
 Run as a script by the installed `dg`, with the project's Python (it imports Dagster then); the
-tests import it for `install`, `uninstall` and `launches` (no Dagster needed).
+tests import it for `install`, `installed` and `launches` (no Dagster needed).
 """
 
 from __future__ import annotations
@@ -64,13 +64,6 @@ def install(project: Project, record: Path, deployed_state: Path) -> None:
         f'exec {shlex.quote(str(real))} "$@"\n'
     )
     dg.chmod(0o755)
-
-
-def uninstall(project: Project) -> None:
-    """Puts the real `dg` back."""
-    bin_folder = project.path / ".venv" / "bin"
-    if (bin_folder / _REAL).exists():
-        (bin_folder / _REAL).replace(bin_folder / "dg")
 
 
 def installed(project: Project) -> bool:

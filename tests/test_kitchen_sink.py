@@ -235,7 +235,7 @@ def test_a_run_with_little_due_reports_what_sqlmesh_did_and_never_the_tableless_
     # The odd hours are still held back by the signal: neither filled nor reported. (Few hours,
     # maybe none, were due in this run: the check is on every hour SQLMesh holds.)
     filled_hours = {
-        datetime.fromtimestamp(start / 1000, tz=UTC).replace(tzinfo=None)
+        datetime.fromtimestamp(hour / 1000, tz=UTC).replace(tzinfo=None)
         for name, node in after.items()
         if name.endswith('"hours"')
         for start, end in node["intervals"]
