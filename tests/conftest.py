@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import readme
-from projects import Project, copy_project, require_python, run_demo
+from projects import GENERATED_README, Project, copy_project, require_python, run_demo
 from rendering import DEFAULT, Combination, render
 
 # Tests that share one worker (xdist scopes), by node id: a module, or a module's test function.
@@ -214,9 +214,9 @@ def _run_demo(output: Path, sources: Path) -> dict[str, str]:
     path = next(child for child in output.iterdir() if child.is_dir())
     ran = [line[2:] for line in result.stdout.splitlines() if line.startswith("$ ")]
     assert ran == readme.bash_blocks(path / "README.md")[0], "the demo must run the quickstart"
-    readme.record(readme.DEMO_COMMAND)
-    for command in ran:
-        readme.record(command)
+    readme.record(readme.DEMO_COMMAND, readme.TEMPLATE)
+    for command in ran:  # the default render, its sample, the default gateway
+        readme.record(command, GENERATED_README)
     # Checked above, and the other workers use the demo as soon as the lock is released, before
     # this test phase ends: they count now.
     readme.settle(passed=True)
@@ -227,7 +227,10 @@ def _run_demo(output: Path, sources: Path) -> dict[str, str]:
 def _project_at(path: Path) -> Project:
     package_name = path.name.replace("-", "_")
     return Project(
-        path=path, package_name=package_name, python=require_python(DEFAULT.python_version)
+        path=path,
+        package_name=package_name,
+        python=require_python(DEFAULT.python_version),
+        render=DEFAULT.id,
     )
 
 

@@ -2,7 +2,8 @@
 and the last Dagster run's events, as JSON.
 
 For every node of the prod environment (models, external models, standalone audits): its kind,
-the intervals SQLMesh state holds, its interval unit and the audits SQLMesh runs for it. With
+the intervals SQLMesh state holds, its interval unit, the audits SQLMesh runs for it and the
+physical table SQLMesh writes (none for external and EMBEDDED models and audits). With
 DAGSTER_HOME set, also the latest run's materializations (with their partition and metadata),
 observations and check evaluations, read from the Dagster instance. With `--graph`, also every
 asset of the code location's definitions (loaded as `dg` loads them, from the prepared state):
@@ -44,6 +45,11 @@ def sqlmesh_state(package: str) -> dict[str, Any]:
                     for start, end in snapshot.intervals
                 ),
                 "audits": [snapshot.name] if snapshot.is_audit else audits,
+                "table": (
+                    snapshot.table_name()
+                    if snapshot.is_model and not snapshot.is_symbolic
+                    else None
+                ),
             }
         return nodes
     finally:

@@ -8,12 +8,12 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 import readme
-from rendering import TEMPLATE_DIR
+from rendering import DEFAULT, TEMPLATE_DIR
 
 # Variables of the calling environment that would point uv or SQLMesh at the wrong place: tox's
 # virtualenv, or a gateway choice leaking from the developer's shell.
@@ -28,6 +28,20 @@ _STRIPPED_ENV = (
 # This suite's own pytest, xdist and tox variables: a project's own pytest or tox must not see them
 # (tox reads TOX_WORK_DIR: a project's tox would build its environments in this suite's .tox).
 _STRIPPED_PREFIXES = ("PYTEST_XDIST_", "PYTEST_CURRENT_TEST", "TOX_")
+
+
+# The SQLMesh project a render ships (a Project's `models` unless a test replaced it).
+SAMPLE = "sample"
+
+
+def coverage_context(render: str, models: str = SAMPLE, gateway: str | None = None) -> str:
+    """Where a command ran, as README coverage counts it (see readme.py): the render (a
+    Combination id), the SQLMesh project in it and the gateway (None: the project's default)."""
+    return f"{render} render, {models} SQLMesh project, {gateway or 'default'} gateway"
+
+
+# Where the generated README's commands count: the default render, its sample, its default gateway.
+GENERATED_README = coverage_context(DEFAULT.id)
 
 
 class CommandFailed(AssertionError):
@@ -69,6 +83,18 @@ def python_missing(version: str) -> str:
     )
 
 
+def python_or_skip(version: str) -> str:
+    """The interpreter for Python `version` (see find_python). When there is none, the test is
+    skipped with the sentence that says how to install it, or fails where `CI` is set: CI runs
+    every test (the template README names the Pythons the whole suite needs)."""
+    python = find_python(version)
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{python_missing(version)} CI runs every test, so it fails here.")
+        pytest.skip(python_missing(version))
+    return python
+
+
 def find_python(version: str) -> str | None:
     """The interpreter a project pinned to Python `version` gets, or None when there is none.
 
@@ -103,6 +129,12 @@ class Project:
     path: Path
     package_name: str
     python: str
+    render: str  # the combination rendered (rendering.Combination.id)
+    models: str = SAMPLE  # the SQLMesh project in `sqlmesh_project/`
+
+    def coverage_context(self, env: Mapping[str, str] | None = None) -> str:
+        """Where a command run here with `env` ran, as README coverage counts it."""
+        return coverage_context(self.render, self.models, (env or {}).get("SQLMESH_GATEWAY"))
 
     @property
     def sqlmesh_project(self) -> Path:
@@ -129,7 +161,8 @@ class Project:
         """Run `command` (a shell string, or an argument list) in the project root.
 
         Raises CommandFailed with stdout and stderr when it exits non-zero (unless check=False). A
-        successful command is recorded, so README commands run here count as covered.
+        successful command is recorded with where it ran (`coverage_context`), so README commands
+        run here count as covered where the README means them.
         """
         shell = isinstance(command, str)
         text = command if isinstance(command, str) else shlex.join(command)
@@ -150,7 +183,7 @@ class Project:
                 f"--- stderr ---\n{result.stderr[-20000:]}"
             )
         if result.returncode == 0:
-            readme.record(text)
+            readme.record(text, self.coverage_context(env))
         return result
 
     def readme_commands(self) -> list[str]:
@@ -162,4 +195,4 @@ def copy_project(source: Project, parent: Path, ignore: Sequence[str] = ()) -> P
     """Copies `source` into `parent` (same folder name), without the `ignore` patterns."""
     target = parent / source.path.name
     shutil.copytree(source.path, target, ignore=shutil.ignore_patterns(*ignore))
-    return Project(target, source.package_name, source.python)
+    return replace(source, path=target)

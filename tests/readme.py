@@ -9,6 +9,12 @@ worker: conftest points RECORD_FILE at a file they share).
 A command counts as covered only when the test that ran it passed: `record` keeps it pending, and
 conftest's report hook calls `settle` after each phase of a test (a fixture's commands count when
 the setup passed, a test's when its call passed); a failed or skipped phase drops them.
+
+A command counts only where its README means it: each is recorded with where it ran (`TEMPLATE`
+for the template README's commands; for a rendered project, which render, which SQLMesh project
+and which gateway: `projects.Project.coverage_context`), and the README's test asks for its own
+context. The same text run on another warehouse's render, on the kitchen-sink project or on the
+`ci` gateway does not cover the generated README's command.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ _PENDING: list[str] = []  # run by the running test phase; they count once it pa
 
 # The template README's demo command (run once per test run by the `installed_project` fixture).
 DEMO_COMMAND = "bash scripts/demo.sh"
+# Where the template README's commands run: the template's own folder.
+TEMPLATE = "the template"
 
 
 def normalize(command: str) -> str:
@@ -52,14 +60,20 @@ def commands(readme: Path) -> list[str]:
     return [command for block in bash_blocks(readme) for command in block]
 
 
-def record(command: str) -> None:
-    """Note that the running test ran `command` successfully; it counts once the test passes."""
-    _PENDING.append(normalize(command))
+def _entry(command: str, context: str) -> str:
+    """One line of the record: where the command ran, a tab, the command."""
+    return f"{context}\t{normalize(command)}".replace("\n", " ")
+
+
+def record(command: str, context: str) -> None:
+    """Note that the running test ran `command` successfully in `context` (where it ran: see the
+    module docstring); it counts once the test passes."""
+    _PENDING.append(_entry(command, context))
 
 
 def settle(passed: bool) -> None:
     """End of a test phase: the commands it ran count if it passed, and are dropped otherwise."""
-    pending = [command.replace("\n", " ") for command in _PENDING]
+    pending = list(_PENDING)
     _PENDING.clear()
     if not passed or not pending:
         return
@@ -70,13 +84,14 @@ def settle(passed: bool) -> None:
         record_file.write("".join(f"{command}\n" for command in pending))
 
 
-def was_run(command: str) -> bool:
-    """Whether a passed test of this run (on any worker), or the running test, ran `command`."""
-    command = normalize(command)
-    if command in _PENDING:
+def was_run(command: str, context: str) -> bool:
+    """Whether a passed test of this run (on any worker), or the running test, ran `command` in
+    `context`."""
+    entry = _entry(command, context)
+    if entry in _PENDING:
         return True
     if RECORD_FILE is None:
-        return command in _EXECUTED
+        return entry in _EXECUTED
     if not RECORD_FILE.exists():
         return False
-    return command in RECORD_FILE.read_text(encoding="utf-8").splitlines()
+    return entry in RECORD_FILE.read_text(encoding="utf-8").splitlines()

@@ -1,4 +1,6 @@
-"""Smoke test of the generated project's benchmark script at its smallest size (no timing checks).
+"""Smoke test of the template's benchmark (benchmarks/) on a render, at its smallest size.
+
+No timing checks: targets are figures in benchmarks/README.md, never assertions.
 
 Smallest: 3 models (one seed, one incremental and one full model: every kind the script generates,
 in two layers), one sample per measurement, 2 events per event sample (the per-event cost is the
@@ -6,7 +8,8 @@ difference between 1 and 2), and the load compared at 3 models.
 
 The benchmark generates its synthetic SQLMesh projects in a temporary folder, so it must not create
 or touch the project's own `local.duckdb`. It runs in a copy of the installed project (with its own
-environment), so it can run beside the tests that use the installed project itself.
+environment), so it can run beside the tests that use the installed project itself; the generated
+project ships no benchmark (it is the template's work).
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from pathlib import Path
 
 import pytest
 from projects import Project
+from rendering import TEMPLATE_DIR
 
 pytestmark = pytest.mark.slow
 
 MODELS = 3
+BENCHMARK = TEMPLATE_DIR / "benchmarks" / "benchmark.py"
+LONG_HISTORY = TEMPLATE_DIR / "benchmarks" / "long_history.py"
 PATH_ROW = re.compile(
     rf"^\| (?P<label>[^|]+) \| {MODELS} \| [0-9.]+ s \| [0-9.]+ s \| [0-9.]+x \|$"
 )
@@ -28,6 +34,8 @@ PATH_ROW = re.compile(
 
 def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Path) -> None:
     project_copy.run(["uv", "sync", "--frozen", "--quiet"])
+    assert not (project_copy.path / "scripts" / "benchmark.py").exists()
+    assert not (project_copy.path / "docs" / "benchmark.md").exists()
     database = project_copy.path / "local.duckdb"
     assert not database.exists()
     report_path = tmp_path / "benchmark.json"
@@ -38,7 +46,7 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
             "run",
             "--no-sync",
             "python",
-            "scripts/benchmark.py",
+            str(BENCHMARK),
             "--models",
             str(MODELS),
             "--load-size",
@@ -87,5 +95,36 @@ def test_benchmark_runs_at_the_smallest_size(project_copy: Project, tmp_path: Pa
     assert {"load", "floor_load", "import_dagster"} <= set(report["load"]["median_s"])
     # Targets are figures, never assertions on timing: only their shape is checked.
     assert all(isinstance(value, bool) for value in report["verdicts"]["met"].values())
+
+    # The long-history case at its smallest: one model, four days, the local instance only.
+    history_path = tmp_path / "long_history.json"
+    project_copy.run(
+        [
+            "uv",
+            "run",
+            "--no-sync",
+            "python",
+            str(LONG_HISTORY),
+            "--models",
+            "1",
+            "--years",
+            "0.01",
+            "--storages",
+            "sqlite",
+            "--json",
+            str(history_path),
+        ],
+        env={"TMPDIR": str(tmp_path)},
+        timeout=3600,
+    )
+    (history,) = json.loads(history_path.read_text())["results"]
+    fill, next_day = history["cases"]["fill"], history["cases"]["next_day"]
+    # Both paths reported what `sqlmesh run` filled (the script checks it against SQLMesh state
+    # and the instance's events), through the instrumented storage.
+    assert fill["sqlite_ours_reported"]["partitions"] == fill["sqlmesh_filled"] >= 3
+    assert next_day["sqlite_ours_reported"]["partitions"] == next_day["sqlmesh_filled"] == 1
+    assert fill["sqlite_floor_reported"] == fill["sqlite_ours_reported"]
+    assert fill["sqlite_ours_writes"]["events"] >= fill["sqlmesh_filled"]
+    assert history["janitor_s"] > 0
 
     assert not database.exists(), "the benchmark touched the project's own database"

@@ -1,9 +1,11 @@
 """The generated workflows' commands, run in workflow order on DuckDB (`SQLMESH_GATEWAY=ci`).
 
 The steps are read from the rendered .github/workflows/ files, so this test runs what CI runs. Each
-`run:` step is classified below: run as it is, run in its local form (the materialize step launches
-`dg launch` instead of a Dagster+ run), or skipped because it only talks to the Dagster+ API. A step
-the table does not know fails the test, so a new workflow step has to be classified here.
+`run:` step is classified below: run as it is, run in a local form, run as it is against a Dagster+
+stand-in (the materialize step: tests/fake_dagster_plus.py records the `dg api run launch` and
+runs it locally, as the deployed code location would), or skipped because it only talks to the
+Dagster+ API. A step the table does not know fails the test, so a new workflow step has to be
+classified here.
 
 The scenario is a new project's first pull request, then its merge:
 1. pull request opened: the `checks` job in a throwaway checkout (its ci.duckdb is scratch, as on
@@ -11,7 +13,9 @@ The scenario is a new project's first pull request, then its merge:
    `close` in the "production" checkout, whose ci.duckdb stands in for the production warehouse
    and SQLMesh state;
 2. push to main: `plan` -> `apply` -> `deploy` -> `materialize` in the same production checkout.
-Outcomes are asserted where they live: environments in SQLMesh state, rows in the mart tables.
+Outcomes are asserted where they live: environments and versions in SQLMesh state against the defs
+state each job prepared, the launched asset keys against the models SQLMesh runs (outcomes.py),
+intervals in SQLMesh state, rows in the tables against the seeds.
 
 Every step that does not need Dagster+ runs (in a git repository, as Actions' checkout gives one).
 The tox step builds its `py` and `lint` environments from the lock and runs them, with the
@@ -31,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fake_dagster_plus
 import pytest
 import readme
 import yaml
+from outcomes import asset_keys, expected_rows, probe
 from projects import Project, copy_project
 
 pytestmark = pytest.mark.slow
@@ -41,8 +47,9 @@ pytestmark = pytest.mark.slow
 PR_NUMBER = "7"
 PR_ENVIRONMENT = f"pr_{PR_NUMBER}"
 
-# (pattern of a `run:` command, what to do): "run", "skip: <why>", "local: <command>", or
-# "unless run: <README command>" (run as it is, unless a passed test of this run ran that command).
+# (pattern of a `run:` command, what to do): "run", "skip: <why>", "local: <command>",
+# "unless run: <README command>" (run as it is, unless a passed test of this run ran that command),
+# or "fake: <what>" (run as it is, with the Dagster+ stand-in installed: see step_command).
 STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/setup\.sh", "run"),
     (r"uv run --frozen pre-commit run\b.*", "unless run: uv run pre-commit run --all-files"),
@@ -61,10 +68,7 @@ STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/pr-comment\.sh .*", "skip: GitHub API (tests/test_pr_diff.py fakes it)"),
     (r'echo "No data diff: pull requests from forks.*', "skip: forks only"),
     (r'echo "keys=\$\(bash scripts/ci/asset-keys\.sh\)" >> "\$GITHUB_OUTPUT"', "run"),
-    (
-        r"bash scripts/ci/materialize\.sh dagster-plus",
-        "local: bash scripts/ci/materialize.sh local",
-    ),
+    (r"bash scripts/ci/materialize\.sh dagster-plus", "fake: Dagster+ (fake_dagster_plus.py)"),
     # The check it starts with; the sync itself talks to Dagster+ (tests/test_alert_policies_sync.py
     # runs it against a stand-in for Dagster+'s API).
     (
@@ -72,6 +76,12 @@ STEPS: list[tuple[str, str]] = [
         "local: uv run --frozen sqlmesh-dagster alert-policies alert_policies.yaml",
     ),
 ]
+# What the materialize job gets from the workflow's variables and secrets (the stand-in checks
+# that they arrive, and talks to nothing).
+DAGSTER_PLUS_VARIABLES = {
+    "DAGSTER_CLOUD_ORGANIZATION": "template-tests",
+    "DAGSTER_CLOUD_API_TOKEN": "unused-by-the-stand-in",
+}
 
 
 def classify(command: str) -> str:
@@ -79,6 +89,16 @@ def classify(command: str) -> str:
         if re.fullmatch(pattern, command.strip()):
             return action
     raise AssertionError(f"workflow step `{command}` is not classified in test_ci_commands.STEPS")
+
+
+def step_command(project: Project, command: str, action: str) -> str:
+    """The command a classified step runs: its local form, or the step as it is (a "fake:" step
+    only once the Dagster+ stand-in is installed in `project`)."""
+    if action.startswith("local: "):
+        return action.removeprefix("local: ")
+    if action.startswith("fake: "):
+        assert fake_dagster_plus.installed(project), f"`{command}` needs the Dagster+ stand-in"
+    return command
 
 
 def load_jobs(project: Path, workflow: str) -> dict[str, dict[str, Any]]:
@@ -131,14 +151,14 @@ class Runner:
             action = classify(step["run"])
             if action.startswith("unless run: "):
                 covering = action.removeprefix("unless run: ")
-                if readme.was_run(covering):
+                if readme.was_run(covering, self.project.coverage_context()):
                     self.log.append(f"{name}: skipped `{step['run']}` (`{covering}` passed)")
                     continue
                 action = "run"
             if action.startswith("skip"):
                 self.log.append(f"{name}: skipped `{step['run']}` ({action})")
                 continue
-            command = action.removeprefix("local: ") if action.startswith("local") else step["run"]
+            command = step_command(self.project, step["run"], action)
             self.log.append(f"{name}: {command}")
             step_env = {
                 key: expand(value, folder) for key, value in (step.get("env") or {}).items()
@@ -161,6 +181,22 @@ def query(project: Project, sql: str) -> list[tuple[Any, ...]]:
     )
     out = project.run(["uv", "run", "--frozen", "python", "-c", script, sql]).stdout
     return [tuple(row) for row in json.loads(out.strip().splitlines()[-1])]
+
+
+def assert_defs_state_of(project: Project, environment: str) -> None:
+    """The defs state is the manifest of `environment` on the `ci` gateway: every model SQLMesh
+    holds there at the version SQLMesh applied, and every external table."""
+    manifest = json.loads(project.defs_state.read_text())
+    sql = f"SELECT snapshots FROM sqlmesh._environments WHERE name = '{environment}'"
+    ((snapshots,),) = query(project, sql)
+    nodes = [node for node in json.loads(snapshots) if node["node_type"] == "model"]
+    assert manifest["gateway"] == "ci", manifest["gateway"]
+    assert {model["name"]: model["snapshot_version"] for model in manifest["models"]} == {
+        node["name"]: node["version"] for node in nodes if node["kind_name"] != "EXTERNAL"
+    }
+    assert {table["name"] for table in manifest["external_tables"]} == {
+        node["name"] for node in nodes if node["kind_name"] == "EXTERNAL"
+    }
 
 
 def environments(project: Project) -> dict[str, int | None]:
@@ -192,7 +228,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
 
     # 1. Pull request opened: checks (scratch DuckDB), then the pull request's environment.
     Runner(checks_checkout).run_job(pull_request, "checks")
-    assert checks_checkout.defs_state.is_file()
+    assert_defs_state_of(checks_checkout, "prod")  # check-definitions.sh applies the ci prod
     # The doctor found SQLMesh and Dagster agreeing, and said so in the job summary.
     checks_summary = (checks_checkout.path.parent / "actions-checks" / "summary.md").read_text()
     assert "no difference between SQLMesh and Dagster" in checks_summary, checks_summary
@@ -203,7 +239,7 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     assert PR_ENVIRONMENT in state and "prod" not in state, state
     summary = (production.path.parent / "actions-branch-deployment" / "summary.md").read_text()
     assert "SQLMesh plan preview: `prod`" in summary and "Explained plan" in summary, summary
-    assert production.defs_state.is_file()
+    assert_defs_state_of(production, PR_ENVIRONMENT)
 
     # The data diff: a new project's first pull request has no prod yet, so counts only.
     folder = production.path.parent / "actions-branch-deployment"
@@ -228,20 +264,25 @@ def test_workflow_commands_in_order(checkouts: tuple[Project, Project]) -> None:
     assert "prod" in environments(production)
 
     outputs = runner.run_job(deploy, "deploy")
-    assert production.defs_state.is_file()
-    keys = json.loads(outputs["keys"])
-    assert keys and all(isinstance(key, str) for key in keys), outputs
+    assert_defs_state_of(production, "prod")
 
-    runner.extra_env = {"ASSET_KEYS": outputs["keys"]}
+    # The materialize job, against the Dagster+ stand-in: the deployment runs the defs state the
+    # deploy job prepared (each job starts from a fresh checkout, so keep a copy of it).
+    deployed_state = production.path.parent / "deployed-defs-state"
+    shutil.copytree(production.defs_state_dir, deployed_state)
+    launches = production.path.parent / "dagster-plus-launches.jsonl"
+    fake_dagster_plus.install(production, launches, deployed_state)
+    runner.extra_env = {**DAGSTER_PLUS_VARIABLES, "ASSET_KEYS": outputs["keys"]}
     runner.run_job(deploy, "materialize")
-    marts = [key.replace("/", ".") for key in keys if key.startswith("marts/")]
-    assert marts, keys
-    # One query for all marts: each query is a `uv run python` (a Python start).
-    sql = " UNION ALL ".join(f"SELECT '{table}', count(*) FROM {table}" for table in marts)
-    counts = query(production, sql)
-    assert {table for table, _ in counts} == set(marts), counts
-    for table, count in counts:
-        assert count > 0, f"{table} is empty after the materialize step"
+    found = probe(production, {"SQLMESH_GATEWAY": "ci"})
+    (launch,) = fake_dagster_plus.launches(launches)
+    # Exactly the models SQLMesh runs: no external source, which Dagster+ would refuse.
+    models = asset_keys(found["models"])
+    assert set(launch["asset_keys"]) == models == set(json.loads(outputs["keys"])), launch
+    assert launch["location"] == production.path.name and launch["wait"], launch
+    assert launch["deployment"] == "prod", launch
+    assert found["missing"] == {}, "SQLMesh state still has missing intervals"
+    assert found["rows"] == expected_rows(production)
 
     runner.run_job(deploy, "alerts")  # alert_policies.yaml is in Dagster+'s format
 

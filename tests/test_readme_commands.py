@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,8 +25,15 @@ from typing import Any
 
 import pytest
 import readme
-from projects import Project, find_python, project_env, python_missing, run_demo
-from rendering import DEFAULT, TEMPLATE_DIR
+from projects import (
+    GENERATED_README,
+    Project,
+    find_python,
+    project_env,
+    python_or_skip,
+    run_demo,
+)
+from rendering import DEFAULT, TEMPLATE_DIR, choices
 from replaced_samples import REPLACEMENTS, adapt_the_sample, replace_the_sample
 from workspace import add_code_location_and_materialize
 
@@ -44,7 +52,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     in particular it selects no Python (no PYENV_VERSION, no UV_PYTHON).
     """
     script = (TEMPLATE_DIR / ".ci" / "run").read_text()
-    for setting in ("PYENV_VERSION", "UV_PYTHON", "export "):
+    for setting in ("PYENV_VERSION", "UV_PYTHON", "export ", "CI="):
         assert setting not in script, f".ci/run sets {setting.strip()}, which the README never says"
     last_command = [
         line.strip()
@@ -53,6 +61,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     ][-1]
     assert last_command == TEST_COMMAND
     assert "bash .ci/run" in (TEMPLATE_DIR / ".github" / "workflows" / "ci.yml").read_text()
+
+
+def test_readme_names_the_pythons_the_whole_suite_needs() -> None:
+    """Every `python_version` choice: the README says so and how to get them, and the template's
+    CI installs exactly those before `.ci/run` (on CI a missing one fails: projects.python_or_skip).
+    """
+    versions = choices("python_version")
+    text = " ".join(TEMPLATE_README.read_text().split())
+    listed = ", ".join(sorted(versions)[:-1]) + f" and {sorted(versions)[-1]}"
+    assert f"The whole suite needs Python {listed}" in text
+    assert f"`uv python install {' '.join(sorted(versions))}`" in text
+    workflow = (TEMPLATE_DIR / ".github" / "workflows" / "ci.yml").read_text()
+    assert f"run: uv python install {' '.join(sorted(versions))}\n" in workflow
 
 
 def test_generated_readme_commands_are_all_known(default_project: Path) -> None:
@@ -71,8 +92,9 @@ def test_demo_command(installed_project: Project) -> None:
     The `installed_project` fixture runs it (once per test run) and checks that it ran exactly the
     generated README's first block; here we only confirm it was recorded.
     """
-    assert readme.was_run(readme.DEMO_COMMAND)
-    assert all(readme.was_run(command) for command in installed_project.readme_commands()[:3])
+    assert readme.was_run(readme.DEMO_COMMAND, readme.TEMPLATE)
+    quickstart = installed_project.readme_commands()[:3]
+    assert all(readme.was_run(command, GENERATED_README) for command in quickstart)
 
 
 def _uv_managed_copy(python: str, folder: Path) -> None:
@@ -108,17 +130,26 @@ def _only_uv_managed(pythons: Path) -> dict[str, str]:
     }
 
 
+def _another_python() -> str:
+    """An interpreter of another version than the demo project's: the tests' own when it is one,
+    else one of the other `python_version` choices."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" != DEFAULT.python_version:
+        return str(
+            Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        )
+    others = [version for version in choices("python_version") if version != DEFAULT.python_version]
+    found = [python for python in map(find_python, others) if python]
+    return found[0] if found else python_or_skip(others[0])
+
+
 def test_demo_names_a_missing_python(tmp_path: Path) -> None:
     """Where the project's Python is missing, the demo says which one and how to get it, and stops.
 
-    The machine is one where uv finds only its own installs, and those hold just the tests' Python.
+    The machine is one where uv finds only its own installs, and those hold one Python of another
+    version (cookiecutter runs on it): the tests' own, or another supported one when the tests run
+    on the project's.
     """
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == DEFAULT.python_version:
-        pytest.skip(f"the tests run on Python {DEFAULT.python_version}, the demo project's own")
-    interpreter = (
-        Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    )
-    _uv_managed_copy(str(interpreter), tmp_path / "pythons")
+    _uv_managed_copy(_another_python(), tmp_path / "pythons")
     env = _only_uv_managed(tmp_path / "pythons")
     result = run_demo(tmp_path / "demo", env, timeout=600)
     assert result.returncode == 1, result.stdout + result.stderr
@@ -134,9 +165,7 @@ def test_demo_names_a_missing_python(tmp_path: Path) -> None:
 def test_demo_where_uv_manages_the_only_pythons(tmp_path: Path) -> None:
     """The demo passes verbatim where uv's own installs are the only Pythons: no pyenv on PATH
     (only uv and the system's tools), no interpreter download; the project runs uv's Python."""
-    python = find_python(DEFAULT.python_version)
-    if python is None:
-        pytest.skip(python_missing(DEFAULT.python_version))
+    python = python_or_skip(DEFAULT.python_version)
     pythons = tmp_path / "pythons"
     _uv_managed_copy(python, pythons)
     found = subprocess.run(  # the uv binary itself, as the demo finds it (never a pyenv shim)
@@ -169,40 +198,92 @@ def _run(project: Project, command: str) -> None:
     project.run(command)
 
 
+# The webserver's view of the code locations: load status, and the assets of a loaded one.
+LOCATIONS_QUERY = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename
+    ... on RepositoryLocation { repositories { assetNodes { assetKey { path } } } }
+    ... on PythonError { message } } } } } }
+"""
+
+
+def _free_port() -> int:
+    """A port nothing listens on now (never Dagster's default 3000, which another test may use)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port != 3000:
+            return port
+
+
+def _code_location(port: int, name: str) -> dict[str, Any] | None:
+    """The webserver's entry for code location `name`; None while the webserver or it is not up."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": LOCATIONS_QUERY}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            workspace = json.load(reply)["data"]["workspaceOrError"]
+    except OSError:
+        return None
+    entries = {entry["name"]: entry for entry in workspace.get("locationEntries", [])}
+    return entries.get(name)
+
+
 def _serve_until_ready(project: Project, command: str) -> None:
-    """Start a long-running server command, wait until the UI answers, then stop it."""
+    """`uv run dg dev` on a free port: covered once the webserver's GraphQL says the project's code
+    location loaded and serves the models its defs state names, then stopped.
+
+    The port comes from DAGSTER_WEBSERVER_PORT (dagster-webserver reads its options from
+    DAGSTER_WEBSERVER_* variables), so the command runs as the README writes it.
+    """
+    port = _free_port()
+    env = {"DAGSTER_WEBSERVER_PORT": str(port), "DAGSTER_WEBSERVER_HOST": "127.0.0.1"}
     process = subprocess.Popen(
         command,
         shell=True,
         cwd=project.path,
-        env=project_env(),
+        env=project_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,
     )
+    location = project.path.name  # the code location `dg dev` serves: the project's name
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 600  # a safety net against a hang, not a timed assertion
+        entry = None
         while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(
-                    "http://127.0.0.1:3000/server_info", timeout=5
-                ) as reply:
-                    if reply.status == 200:
-                        readme.record(command)
-                        return
-            except OSError:
-                time.sleep(1)
-        pytest.fail(f"`{command}` never served the UI (exit {process.poll()})")
+            entry = _code_location(port, location)
+            if entry is not None and entry["loadStatus"] == "LOADED":
+                break
+            time.sleep(2)
+        assert entry is not None and entry["loadStatus"] == "LOADED", (
+            f"`{command}` never loaded code location {location} (exit {process.poll()}): {entry}"
+        )
+        loaded = entry["locationOrLoadError"]
+        assert loaded["__typename"] == "RepositoryLocation", loaded
+        served = {
+            "/".join(node["assetKey"]["path"])
+            for repository in loaded["repositories"]
+            for node in repository["assetNodes"]
+        }
+        manifest = json.loads(project.defs_state.read_text())
+        models = {f"{model['schema']}/{model['table']}" for model in manifest["models"]}
+        assert models and models <= served, served
+        readme.record(command, project.coverage_context(env))
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
         try:
             output, _ = process.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
-        if not readme.was_run(command):
+        if not readme.was_run(command, project.coverage_context(env)):
             print(output[-20000:])
 
 
@@ -295,17 +376,18 @@ ON_A_COPY = (
 @pytest.mark.parametrize("pattern", [p for p, run in GENERATED.items() if run not in ON_A_COPY])
 def test_generated_readme_command(pattern: str, installed_project: Project) -> None:
     installed = installed_project
+    assert installed.coverage_context() == GENERATED_README
     command = pattern.replace("<pkg>", installed.package_name)
     assert command in installed.readme_commands()
-    if readme.was_run(command):
+    if readme.was_run(command, GENERATED_README):
         return  # already run (and asserted on) by another test of this run
     # A command may need the ones before it in its block (launch needs plan): run those first.
     block = next(b for b in readme.bash_blocks(installed.path / "README.md") if command in b)
     for earlier in block[: block.index(command)]:
-        if not readme.was_run(earlier):
+        if not readme.was_run(earlier, GENERATED_README):
             installed.run(earlier)
     GENERATED[pattern](installed, command)
-    assert readme.was_run(command)
+    assert readme.was_run(command, GENERATED_README)
 
 
 def _runs_on_a_copy() -> list[Any]:
@@ -326,12 +408,13 @@ def test_generated_readme_commands_on_a_copy(
     runner: Callable[[Project, str], None], patterns: list[str], project_copy: Project
 ) -> None:
     """Not in the `installed` group (conftest.py): they run beside the installed project's tests."""
+    assert project_copy.coverage_context() == GENERATED_README
     commands = [pattern.replace("<pkg>", project_copy.package_name) for pattern in patterns]
     assert set(commands) <= set(project_copy.readme_commands())
-    if all(readme.was_run(command) for command in commands):
+    if all(readme.was_run(command, GENERATED_README) for command in commands):
         return  # already run (and asserted on) by another test of this run
     runner(project_copy, commands[0])
-    assert all(readme.was_run(command) for command in commands)
+    assert all(readme.was_run(command, GENERATED_README) for command in commands)
 
 
 def test_a_command_counts_only_once_its_test_passed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -339,10 +422,31 @@ def test_a_command_counts_only_once_its_test_passed(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(readme, "RECORD_FILE", None)
     monkeypatch.setattr(readme, "_EXECUTED", [])
     monkeypatch.setattr(readme, "_PENDING", [])
-    readme.record("uv  run   something")
-    assert readme.was_run("uv run something")  # the running test sees what it ran
+    readme.record("uv  run   something", GENERATED_README)
+    assert readme.was_run("uv run something", GENERATED_README)  # the running test sees it
     readme.settle(passed=False)
-    assert not readme.was_run("uv run something")
-    readme.record("uv run something")
+    assert not readme.was_run("uv run something", GENERATED_README)
+    readme.record("uv run something", GENERATED_README)
     readme.settle(passed=True)
-    assert readme.was_run("uv run something")
+    assert readme.was_run("uv run something", GENERATED_README)
+
+
+def test_a_command_counts_only_where_it_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same text run on another render, SQLMesh project or gateway covers nothing here."""
+    monkeypatch.setattr(readme, "RECORD_FILE", None)
+    monkeypatch.setattr(readme, "_EXECUTED", [])
+    monkeypatch.setattr(readme, "_PENDING", [])
+    elsewhere = [
+        Project(Path("p"), "p", "python", render="py3.11-postgres-hybrid"),
+        Project(Path("p"), "p", "python", render=DEFAULT.id, models="kitchen sink"),
+    ]
+    for project in elsewhere:
+        readme.record("uv run dg launch --job __ASSET_JOB", project.coverage_context())
+    on_ci = Project(Path("p"), "p", "python", render=DEFAULT.id)
+    ci_gateway = on_ci.coverage_context({"SQLMESH_GATEWAY": "ci"})
+    readme.record("uv run dg launch --job __ASSET_JOB", ci_gateway)
+    readme.settle(passed=True)
+    assert not readme.was_run("uv run dg launch --job __ASSET_JOB", GENERATED_README)
+    readme.record("uv run dg launch --job __ASSET_JOB", on_ci.coverage_context())
+    readme.settle(passed=True)
+    assert readme.was_run("uv run dg launch --job __ASSET_JOB", GENERATED_README)

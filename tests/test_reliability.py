@@ -21,7 +21,6 @@ process per step) takes the same pool slot and file lock and costs a second Pyth
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os
@@ -32,14 +31,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from outcomes import asset_keys, expected_rows, materialized, probe
 from projects import Project, project_env
 
 pytestmark = pytest.mark.slow
 
-PROBE = Path(__file__).parent / "state_probe.py"
 LAUNCH_ALL = ["uv", "run", "--no-sync", "dg", "launch", "--job", "__ASSET_JOB"]
 MARTS = ("marts.orders", "marts.daily_revenue", "marts.customers")
 POSTGRES_DSN = os.environ.get(
@@ -51,6 +51,7 @@ HOLD_MACRO = '''"""Reliability drill only: hold marts.orders so the test can kil
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlmesh import macro
 
@@ -73,51 +74,26 @@ def project(project_copy: Project) -> Project:
     return project_copy
 
 
-def expected_rows(project: Project) -> dict[str, int]:
-    """Rows each mart must hold, counted from the seed files."""
-    seeds = project.sqlmesh_project / "seeds"
-    paid = {row["order_id"] for row in _csv(seeds / "raw_payments.csv")}
-    orders = [row for row in _csv(seeds / "raw_orders.csv") if row["order_id"] in paid]
-    return {
-        "marts.orders": len({row["order_id"] for row in orders}),
-        "marts.daily_revenue": len({row["ordered_at"][:10] for row in orders}),
-        "marts.customers": len(_csv(seeds / "raw_customers.csv")),
-    }
+def assert_one_runs_data(project: Project, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every interval filled, each mart holds its seed-derived rows once (no duplicates).
 
-
-def probe(project: Project, env: dict[str, str] | None = None) -> dict[str, dict[str, object]]:
-    result = project.run(
-        [str(project.path / ".venv/bin/python"), str(PROBE), project.package_name], env=env
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def assert_one_runs_data(project: Project, env: dict[str, str] | None = None) -> None:
-    """Every interval filled, each mart holds its seed-derived rows once (no duplicates)."""
+    Returns what the probe found (SQLMesh state; with DAGSTER_HOME in `env`, the instance's runs).
+    """
     found = probe(project, env)
     assert found["missing"] == {}, "SQLMesh state still has missing intervals"
-    expected = expected_rows(project)
-    assert expected == {"marts.orders": 60, "marts.daily_revenue": 54, "marts.customers": 20}
+    expected = {table: rows for table, rows in expected_rows(project).items() if "marts." in table}
+    assert set(expected) == set(found["grains"]) and all(expected.values()), expected
     rows, grains = found["rows"], found["grains"]
     assert {table: (rows[table], grains[table]) for table in expected} == {
         table: (count, count) for table, count in expected.items()
     }
+    return found
 
 
 def plan(project: Project, env: dict[str, str] | None = None) -> None:
     """The README's plan command (applies the models to prod without backfilling them)."""
     command = next(line for line in project.readme_commands() if " plan prod " in line)
     project.run(command, env=env)
-
-
-def materialized(log: str) -> set[str]:
-    """The assets a `dg launch` log reports materialized (`seeds.raw_orders`)."""
-    marker = "ASSET_MATERIALIZATION - Materialized value "
-    return {
-        line.split(marker, 1)[1].rstrip(".").replace(" ", ".")
-        for line in log.splitlines()
-        if marker in line
-    }
 
 
 def test_four_concurrent_launches_queue_and_make_one_runs_data(
@@ -154,12 +130,16 @@ def test_four_concurrent_launches_queue_and_make_one_runs_data(
     for text in texts:
         assert "Could not set lock" not in text and "Conflicting lock" not in text
         assert "RunLockTimeoutError" not in text
-    reported = [materialized(text) for text in texts]
-    assert sorted(len(assets) for assets in reported) == [0, 0, 0, 10]
-    for text, assets in zip(texts, reported, strict=True):
-        if not assets:  # the runs after the first found nothing due and said so
-            assert text.count(" - ASSET_OBSERVATION - ") == 10
-    assert_one_runs_data(project)
+    # What each run reported, from the instance, against the models SQLMesh runs: one run
+    # materialized every model; the others found nothing due and observed every model up to date.
+    found = assert_one_runs_data(project, env)
+    models = sorted(asset_keys(found["models"]))
+    runs = found["runs"]
+    assert len(runs) == len(logs) and {run["status"] for run in runs} == {"SUCCESS"}, runs
+    assert sorted(run["materialized"] for run in runs) == [[], [], [], models], runs
+    for run in runs:
+        if not run["materialized"]:
+            assert run["observed"] == models, run
 
 
 def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
@@ -365,8 +345,8 @@ def test_state_in_postgres_plan_apply_materialize(
     plan(project, env)
     launch = project.run(LAUNCH_ALL, env=env)
 
-    assert len(materialized(launch.stdout + launch.stderr)) == 10
-    assert_one_runs_data(project, env)
+    found = assert_one_runs_data(project, env)
+    assert materialized(launch.stdout + launch.stderr) == set(found["models"])
     assert (project.path / "local.duckdb").exists() is (data == "duckdb")
     environments = "SELECT name FROM sqlmesh._environments ORDER BY name"
     assert postgres_sql(
@@ -378,6 +358,7 @@ def test_state_in_postgres_plan_apply_materialize(
 STATE_CONNECT = """
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlmesh.core.config import Config
 from sqlmesh.core.config.loader import load_configs
@@ -413,8 +394,3 @@ def test_prod_state_connection_verifies_tls_unless_sslmode_says_otherwise(
 
     allowed = project.run(command, env={**env, "SQLMESH_STATE_SSLMODE": "disable"})
     assert allowed.stdout.split() == ["sslmode=disable", "connected"]
-
-
-def _csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))

@@ -263,13 +263,24 @@ def test_secrets_only_from_github_secrets(workflow_file: Path) -> None:
     assert "toJSON(secrets)" not in text and "toJson(secrets)" not in text
 
 
+# The jobs that write SQLMesh state (apply a plan, invalidate an environment), per workflow.
+STATE_WRITERS = {"pull_request.yml": {"branch-deployment", "close"}, "deploy.yml": {"apply"}}
+
+
 def test_applies_are_never_cancelled(workflow_file: Path) -> None:
     """Jobs that write SQLMesh state run in a concurrency group that never cancels them."""
     workflow = load_workflow(workflow_file)
-    for name, job in jobs_of(workflow):
-        steps = " ".join(str(step.get("run", "")) for step in job["steps"])
-        if not re.search(r"plan-apply|invalidate-environment", steps):
-            continue
+    writers = {
+        name: job
+        for name, job in jobs_of(workflow)
+        if re.search(
+            r"scripts/ci/(plan-apply|invalidate-environment)\.sh",
+            " ".join(str(step.get("run", "")) for step in job["steps"]),
+        )
+    }
+    # Found by the scripts they run: a renamed script must not leave a writer unchecked.
+    assert set(writers) == STATE_WRITERS[workflow_file.name], set(writers)
+    for name, job in writers.items():
         concurrency = job.get("concurrency") or workflow.get("concurrency")
         assert concurrency, f"job {name} writes SQLMesh state outside a concurrency group"
         assert concurrency.get("cancel-in-progress") is False, f"job {name} may be cancelled"
@@ -356,7 +367,13 @@ def test_data_diff_comment_is_least_privilege(default_project: Path) -> None:
 
 def test_workflow_scripts_exist_and_are_executable(variant: Path) -> None:
     for name in WORKFLOWS:
-        for script in SCRIPT_RE.findall((variant / ".github" / "workflows" / name).read_text()):
+        workflow = load_workflow(variant / ".github" / "workflows" / name)
+        runs = [str(step.get("run", "")) for _, job in jobs_of(workflow) for step in job["steps"]]
+        scripts = [script for command in runs for script in SCRIPT_RE.findall(command)]
+        # Every step's mention of a CI script is a `bash scripts/ci/<name>.sh` checked below.
+        mentions = sum(command.count("scripts/ci/") for command in runs)
+        assert scripts and len(scripts) == mentions, (name, scripts)
+        for script in scripts:
             path = variant / script
             assert path.is_file(), f"{name} calls {script}, which is not in the project"
             assert path.stat().st_mode & stat.S_IXUSR, f"{script} is not executable"

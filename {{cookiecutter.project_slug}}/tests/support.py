@@ -156,6 +156,27 @@ def sqlmesh_model_keys(project: SQLMeshProject, *, external: bool = False) -> se
         context.close()
 
 
+def launch(
+    sample: SampleProject,
+    instance: dg.DagsterInstance,
+    selection: Sequence[str],
+    partition_range: tuple[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One run of the selected assets on `instance`, tagged as a partition-range launch tags it."""
+    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
+    run_tags = dict(tags or {})
+    if partition_range is not None:
+        run_tags["dagster/asset_partition_range_start"] = partition_range[0]
+        run_tags["dagster/asset_partition_range_end"] = partition_range[1]
+    return definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        asset_selection=[dg.AssetKey.from_user_string(key) for key in selection],
+        tags=run_tags,
+        raise_on_error=False,
+    )
+
+
 def prepared_manifest(project: SQLMeshProject) -> Manifest:
     """The project's manifest file, prepared again when a test edited the project (or none exists).
 

@@ -8,9 +8,10 @@ data), so each test sees exactly what the Dagster run made SQLMesh do.
 from __future__ import annotations
 
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -21,6 +22,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
 
 from ..support import (
     SampleProject,
@@ -69,9 +71,45 @@ def test_full_run_materializes_every_model_and_fills_every_interval(
     assert ("marts/orders", "unique_values") in checks
     # The external source's audit (external_models.yaml) ran in the same `sqlmesh run`.
     assert checks[("raw/exchange_rates", "not_null")].passed
-    materialization = result.asset_materializations_for_node("sqlmesh_models")[0]
-    assert "sqlmesh/physical_table" in materialization.metadata
-    assert "sqlmesh/intervals" in materialization.metadata
+    # The metadata names what SQLMesh state holds: the table SQLMesh wrote, and (from empty, one
+    # run filled them all) every interval it recorded.
+    snapshots = prod_snapshots(sample)
+    for materialization in result.asset_materializations_for_node("sqlmesh_models"):
+        snapshot = snapshots[materialization.asset_key.to_user_string()]
+        metadata = materialization.metadata
+        assert metadata["sqlmesh/physical_table"].value == snapshot.table_name()
+        if materialization.partition is None:
+            assert intervals_of(metadata["sqlmesh/intervals"].value) == [
+                (start, end) for start, end in snapshot.intervals
+            ]
+
+
+def prod_snapshots(sample: SampleProject) -> dict[str, Any]:
+    """SQLMesh's snapshots in prod, by asset key (`marts/orders`)."""
+    context = open_context(sample.project, load=False)
+    try:
+        environment = context.state_reader.get_environment("prod")
+        assert environment is not None
+        snapshots = context.state_reader.get_snapshots(environment.snapshots).values()
+        return {
+            "/".join(part.strip('"') for part in snapshot.name.split(".")[-2:]): snapshot
+            for snapshot in snapshots
+        }
+    finally:
+        context.close()
+
+
+def intervals_of(text: str) -> list[tuple[int, int]]:
+    """The `sqlmesh/intervals` metadata (`<start> to <end>` per line, UTC) in epoch milliseconds."""
+
+    def millis(moment: str) -> int:
+        parsed = datetime.strptime(moment, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        return int(parsed.timestamp() * 1000)
+
+    return [
+        (millis(start), millis(end))
+        for start, end in (line.split(" to ") for line in text.splitlines())
+    ]
 
 
 def test_interval_count_counts_intervals_not_batches(applied_sample: SampleProject) -> None:
@@ -80,7 +118,8 @@ def test_interval_count_counts_intervals_not_batches(applied_sample: SampleProje
     result = sample.materialize(["marts/orders"])
 
     assert result.success
-    metadata = result.asset_materializations_for_node("sqlmesh_models")[0].metadata
+    # One materialization per partition; the model's run metadata is on the last one.
+    metadata = result.asset_materializations_for_node("sqlmesh_models")[-1].metadata
     days = sample.intervals()["marts.orders"]
     assert days > 1
     assert metadata["sqlmesh/interval_count"].value == days

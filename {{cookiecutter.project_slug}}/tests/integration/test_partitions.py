@@ -9,7 +9,6 @@ by its runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.partitions import (
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
 
-from ..support import SampleProject, prepared_manifest, step_failure_message
+from ..support import SampleProject, launch, prepared_manifest, step_failure_message
 from .test_translator import manifest as one_model_manifest
 
 JAN_1 = 1_704_067_200_000  # 2024-01-01 00:00 UTC, epoch milliseconds
@@ -49,27 +48,6 @@ UPSTREAM = [
     "staging/stg_customers",
     "staging/stg_exchange_rates",
 ]
-
-
-def launch(
-    sample: SampleProject,
-    instance: dg.DagsterInstance,
-    selection: Sequence[str],
-    partition_range: tuple[str, str] | None = None,
-    tags: dict[str, str] | None = None,
-) -> dg.ExecuteInProcessResult:
-    """One run of the selected assets, with the tags a partition-range launch gives a run."""
-    definitions = sqlmesh_definitions(sample.project, manifest=prepared_manifest(sample.project))
-    run_tags = dict(tags or {})
-    if partition_range is not None:
-        run_tags["dagster/asset_partition_range_start"] = partition_range[0]
-        run_tags["dagster/asset_partition_range_end"] = partition_range[1]
-    return definitions.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance,
-        asset_selection=[dg.AssetKey.from_user_string(key) for key in selection],
-        tags=run_tags,
-        raise_on_error=False,
-    )
 
 
 def partitions_of(sample: SampleProject, key: str) -> dg.PartitionsDefinition:

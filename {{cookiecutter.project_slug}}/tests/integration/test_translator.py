@@ -119,11 +119,19 @@ def test_email_owner_and_no_owner() -> None:
 
 
 def test_tag_overrides_for_key_and_automation() -> None:
-    orders = model(tags=("dagster:key=warehouse/orders", "dagster:automation=on_cron"))
+    orders = model(
+        tags=("dagster:key=warehouse/orders", "dagster:automation=on_cron"), cron="@hourly"
+    )
+    eager = model(tags=("dagster:automation=eager",))
     translator = SQLMeshTranslator()
 
     assert translator.get_asset_key(props(orders)) == dg.AssetKey(["warehouse", "orders"])
-    assert translator.get_automation_condition(props(orders)) is not None
+    # on_cron ticks on the model's own cron (`@hourly` as five fields).
+    assert translator.get_automation_condition(props(orders)) == dg.AutomationCondition.on_cron(
+        "0 * * * *"
+    )
+    assert translator.get_automation_condition(props(eager)) == dg.AutomationCondition.eager()
+    assert translator.get_automation_condition(props(model())) is None  # the due sensor runs it
     with pytest.raises(ValueError, match="use on_cron or eager"):
         translator.get_automation_condition(props(model(tags=("dagster:automation=sometimes",))))
 

@@ -16,7 +16,6 @@ its run, from a `COUNT(*)` through the environment's view (`row_counter`), omitt
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import re
@@ -32,6 +31,7 @@ from sqlmesh.core.snapshot.definition import expand_range
 from sqlmesh.utils.errors import NodeAuditsErrors
 
 from .errors import first_line, mask_secrets
+from .event_writes import PartitionMaterializations, data_version, partition_materializations
 from .manifest import SQLMeshAudit
 from .metadata import (
     METADATA_BATCH_COUNT,
@@ -41,14 +41,12 @@ from .metadata import (
     METADATA_INTERVAL_COUNT,
     METADATA_INTERVAL_END,
     METADATA_INTERVALS,
-    METADATA_PARTITION_INTERVAL,
     METADATA_PHYSICAL_TABLE,
     METADATA_ROWS_PROCESSED,
     METADATA_SNAPSHOT_VERSION,
 )
-from .partitions import interval_text, partition_interval, partition_keys
 from .specs import check_names
-from .targets import CheckTarget, ModelTarget, data_version_tags
+from .targets import CheckTarget, ModelTarget
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.model.definition import AuditResult
@@ -91,7 +89,6 @@ class RunFinished:
     """Sentinel put on the queue when `Context.run` returned or raised."""
 
 
-DagsterEvent = dg.MaterializeResult[t.Any] | dg.AssetMaterialization | dg.AssetCheckResult
 # Counts a model's rows in an environment (SQLMesh's EnvironmentNamingInfo); None if unknown.
 RowCounter = Callable[["Snapshot", t.Any], int | None]
 
@@ -119,7 +116,7 @@ class DagsterEventConsole(NoopConsole):
         self.environment = environment
         self.row_counter = row_counter
         self.environment_naming_info: t.Any = None
-        self.events: queue.Queue[DagsterEvent | RunFinished] = queue.Queue()
+        self.events: queue.Queue[RunEvent | RunFinished] = queue.Queue()
         self.progress: dict[str, ModelProgress] = {}
         self.failures: dict[str, ModelFailure] = {}
         self.skipped: set[str] = set()
@@ -160,7 +157,12 @@ class DagsterEventConsole(NoopConsole):
         execution_stats: t.Any = None,
         auto_restatement_triggers: t.Any = None,
     ) -> None:
-        """Records one evaluated batch; queues results when the model's last batch is done."""
+        """Records one evaluated batch and queues what it settled.
+
+        SQLMesh stores a batch's interval in its state before it reports the batch, so a partitioned
+        model's partitions are queued batch by batch (they stay materialized if a later batch
+        fails); a model's materialization and its check results when its last batch is done.
+        """
         with self._lock:
             progress = self.progress.get(snapshot.name)
             if progress is None:
@@ -168,19 +170,37 @@ class DagsterEventConsole(NoopConsole):
             if duration_ms is None:
                 progress.failed = True
                 return
-            progress.intervals.append((int(interval[0]), int(interval[1])))
+            batch = (int(interval[0]), int(interval[1]))
+            progress.intervals.append(batch)
             progress.duration_ms += duration_ms
             progress.audits_passed.append(num_audits_passed)
             progress.audits_failed.append(num_audits_failed)
             rows = getattr(execution_stats, "total_rows_processed", None)
             if rows is not None:
                 progress.rows_processed = (progress.rows_processed or 0) + int(rows)
-            finished = len(progress.intervals) == progress.planned_batches
-            if not finished or progress.failed:
-                return
-            progress.reported = True
-        # Outside the lock: counting rows queries the engine while other models evaluate.
+            finished = len(progress.intervals) == progress.planned_batches and not progress.failed
+            progress.reported = progress.reported or finished
         target = self.targets[snapshot.name]
+        if target.materialize and target.partitions_def is not None:
+            # Each filled interval is a partition, whatever happens to the model's other batches.
+            metadata = self._model_metadata(target, progress) if finished else None
+            self.events.put(
+                partition_materializations(
+                    target,
+                    progress.snapshot.version,
+                    [batch],
+                    self.environment,
+                    metadata,
+                    reported_keys=progress.partition_keys,
+                )
+            )
+            if finished:
+                for result in self._audit_results(target, progress):
+                    self.events.put(result)
+            return
+        if not finished:
+            return
+        # Outside the lock: counting rows queries the engine while other models evaluate.
         row_count = self._row_count(target, snapshot)
         for event in self._model_events(target, progress, row_count):
             self.events.put(event)
@@ -261,11 +281,8 @@ class DagsterEventConsole(NoopConsole):
             )
             return None
 
-    def _model_events(
-        self, target: ModelTarget, progress: ModelProgress, row_count: int | None = None
-    ) -> list[DagsterEvent]:
-        if not target.materialize:
-            return list(self._audit_results(target, progress))  # a node that only audits
+    def _model_metadata(self, target: ModelTarget, progress: ModelProgress) -> dict[str, t.Any]:
+        """What a model's run reports: on its materialization, or its latest partition's."""
         snapshot = progress.snapshot
         intervals = sorted(progress.intervals)
         metadata: dict[str, t.Any] = {
@@ -283,19 +300,26 @@ class DagsterEventConsole(NoopConsole):
         }
         if progress.rows_processed is not None:
             metadata[METADATA_ROWS_PROCESSED] = progress.rows_processed
-        events: list[DagsterEvent]
-        if target.partitions_def is not None:
-            events = list(partition_materializations(target, progress, metadata))
-        else:
-            if row_count is not None:
-                metadata["dagster/row_count"] = row_count
-            events = [
-                dg.MaterializeResult(
-                    asset_key=target.asset_key,
-                    metadata=metadata,
-                    data_version=dg.DataVersion(data_version(snapshot.version, intervals)),
-                )
-            ]
+        return metadata
+
+    def _model_events(
+        self, target: ModelTarget, progress: ModelProgress, row_count: int | None = None
+    ) -> list[RunEvent]:
+        """An unpartitioned model's materialization and check results (or a node's results)."""
+        if not target.materialize:
+            return list(self._audit_results(target, progress))  # a node that only audits
+        metadata = self._model_metadata(target, progress)
+        if row_count is not None:
+            metadata["dagster/row_count"] = row_count
+        events: list[RunEvent] = [
+            dg.MaterializeResult(
+                asset_key=target.asset_key,
+                metadata=metadata,
+                data_version=dg.DataVersion(
+                    data_version(progress.snapshot.version, sorted(progress.intervals))
+                ),
+            )
+        ]
         events.extend(self._audit_results(target, progress))
         return events
 
@@ -329,39 +353,14 @@ class DagsterEventConsole(NoopConsole):
         return results
 
 
-def partition_materializations(
-    target: ModelTarget, progress: ModelProgress, metadata: Mapping[str, t.Any]
-) -> t.Iterator[dg.AssetMaterialization]:
-    """One materialization per partition whose whole interval SQLMesh filled in this run.
-
-    They are events, not the step's output: Dagster would report an output for every partition
-    of the run's range (or for none, in a run without a range), whatever SQLMesh filled.
-    `progress.partition_keys` records the keys reported.
-    """
-    assert target.partitions_def is not None
-    version = progress.snapshot.version
-    for start, end in sorted(progress.intervals):
-        keys = partition_keys(target.partitions_def, start, end)
-        if not keys:
-            logger.info(
-                "%s: SQLMesh filled %s to %s, which holds no whole partition (a partial interval, "
-                "or one before the first partition); no partition is reported for it.",
-                target.model_name,
-                _iso(start),
-                _iso(end),
-            )
-        for key in keys:
-            window_ms = partition_interval(target.partitions_def, key, key)
-            progress.partition_keys.append(key)
-            yield dg.AssetMaterialization(
-                asset_key=target.asset_key,
-                partition=key,
-                metadata={
-                    **metadata,
-                    METADATA_PARTITION_INTERVAL: interval_text(*window_ms),
-                },
-                tags=data_version_tags(data_version(version, [window_ms]), version),
-            )
+# What the console queues for the Dagster step, besides the end of the run.
+RunEvent = (
+    dg.MaterializeResult[t.Any]
+    | dg.AssetMaterialization
+    | dg.AssetCheckResult
+    | dg.AssetObservation
+    | PartitionMaterializations
+)
 
 
 def interval_count(snapshot: Snapshot, batches: t.Sequence[tuple[int, int]]) -> int:
@@ -401,12 +400,6 @@ def audit_check_results(
         severity = dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN
         check_results.append(_check_result(target, check, failed_rows, severity))
     return check_results
-
-
-def data_version(snapshot_version: str | None, intervals: t.Sequence[tuple[int, int]]) -> str:
-    """A data version from the snapshot version and the intervals this run wrote."""
-    text = f"{snapshot_version}|" + ";".join(f"{start}-{end}" for start, end in intervals)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check_result(

@@ -99,17 +99,32 @@ def partition_keys(partitioned: Partitioned, start_ms: int, end_ms: int) -> list
         partitions' start, or only partly inside the interval (a partial interval SQLMesh filled
         with `allow_partials`), are left out: they are not complete partitions.
     """
+    return [key for key, _ in partition_windows(partitioned, start_ms, end_ms)]
+
+
+def partition_windows(
+    partitioned: Partitioned, start_ms: int, end_ms: int
+) -> list[tuple[str, tuple[int, int]]]:
+    """:func:`partition_keys` with each key's window (epoch milliseconds UTC, end exclusive).
+
+    One window lookup per interval, not per key: a partition's window ends where the next one
+    starts (the keys of a five-year daily history are 1,826 lookups fewer).
+    """
     partitions_def = _definition(partitioned)
     if partitions_def is None or end_ms <= start_ms:
         return []
     start = max(_datetime(start_ms), partitions_def.start)
     end = _datetime(end_ms)
-    keys = []
-    for key in partitions_def.get_partition_keys_in_time_window(dg.TimeWindow(start, end)):
-        window = partitions_def.time_window_for_partition_key(key)
-        if window.start >= start and window.end <= end:
-            keys.append(key)
-    return keys
+    keys = partitions_def.get_partition_keys_in_time_window(dg.TimeWindow(start, end))
+    if not keys:
+        return []
+    starts = [datetime.strptime(key, partitions_def.fmt).replace(tzinfo=UTC) for key in keys]
+    ends = [*starts[1:], partitions_def.time_window_for_partition_key(keys[-1]).end]
+    return [
+        (key, (epoch_ms(window_start), epoch_ms(window_end)))
+        for key, window_start, window_end in zip(keys, starts, ends, strict=True)
+        if window_start >= start and window_end <= end
+    ]
 
 
 def partition_interval(partitioned: Partitioned, first_key: str, last_key: str) -> tuple[int, int]:

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.events import DagsterEvent
 from pydantic import Field
 
 from .errors import PartitionRangeError, SQLMeshIntegrationError, UnsupportedPartitionsError
+from .event_writes import PartitionMaterializations, batched_materializations, repeats_latest
 from .metadata import (
     METADATA_AUDIT_BLOCKING,
     METADATA_AUDIT_COUNT,
@@ -34,6 +36,15 @@ from .targets import (
     Selection,
     data_version_tags,
     display_name,
+)
+
+# What a run yields to the Dagster step (DagsterEvent: a partition logged in a write batch).
+StepEvent = (
+    dg.MaterializeResult[Any]
+    | dg.AssetMaterialization
+    | dg.AssetCheckResult
+    | dg.AssetObservation
+    | DagsterEvent
 )
 
 # Definition metadata each materialization repeats: Dagster (and Dagster+'s column lineage view)
@@ -116,18 +127,14 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         *,
         execution_time: datetime | None = None,
         restate: bool | None = None,
-    ) -> Iterator[
-        dg.MaterializeResult[Any]
-        | dg.AssetMaterialization
-        | dg.AssetCheckResult
-        | dg.AssetObservation
-    ]:
+    ) -> Iterator[StepEvent]:
         """Runs SQLMesh for the step's selected assets and yields results as each model finishes.
 
         A run with a partition (range) runs SQLMesh over exactly that time range; a run without
         one runs whatever SQLMesh has due. Partitioned models are reported as one materialization
-        per partition SQLMesh filled (logged as events: a step's output would stand for every
-        partition of the range, filled or not).
+        per partition SQLMesh filled, as each SQLMesh batch finishes (logged as events, one
+        Dagster write batch per SQLMesh batch: a step's output would stand for every partition of
+        the range, filled or not; see `event_writes.py`).
 
         Args:
             context: The asset step's context; the selection and the partition range come from it.
@@ -150,6 +157,8 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             for event in self._run_events(context, execution_time, restate):
                 if isinstance(event, dg.AssetMaterialization | dg.MaterializeResult):
                     materialized.add(event.asset_key or dg.AssetKey([]))
+                elif isinstance(event, DagsterEvent) and event.asset_key:
+                    materialized.add(event.asset_key)
                 yield event
         except SQLMeshIntegrationError as error:
             not_run = [name for key, name in selected.items() if key not in materialized]
@@ -160,12 +169,7 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         context: dg.AssetExecutionContext,
         execution_time: datetime | None,
         restate: bool | None,
-    ) -> Iterator[
-        dg.MaterializeResult[Any]
-        | dg.AssetMaterialization
-        | dg.AssetCheckResult
-        | dg.AssetObservation
-    ]:
+    ) -> Iterator[StepEvent]:
         """The body of :meth:`run`, raising the integration's errors as they are."""
         from .runner import RunRequest, run_models  # imports SQLMesh: only when a run starts
 
@@ -214,7 +218,25 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         ):
             # Materializations that are not the step's outputs are yielded as events (not
             # logged): in the step's own stream, they are kept when a later model fails it.
-            if isinstance(event, dg.AssetMaterialization):
+            if isinstance(event, PartitionMaterializations):
+                # The partitions one SQLMesh batch filled: one Dagster write batch.
+                yield from batched_materializations(
+                    context,
+                    [
+                        _with_parent_versions(materialization, context, parent_versions)
+                        for materialization in event.materializations
+                    ],
+                )
+            elif (
+                isinstance(event, dg.AssetObservation)
+                and window is None
+                and repeats_latest(context.instance, event)
+            ):
+                # A routine run (no range) with nothing new since the asset's latest event: said
+                # in the log, not stored again. A range asked for explicitly is always answered.
+                context.log.info(f"{event.asset_key.to_user_string()}: {event.description}")
+                continue
+            elif isinstance(event, dg.AssetMaterialization):
                 # One partition, or a model restated downstream.
                 yield _with_parent_versions(event, context, parent_versions)
             elif isinstance(event, dg.MaterializeResult) and (
@@ -233,10 +255,8 @@ class SQLMeshResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                 context.log_event(_as_evaluation(event))
             else:
                 yield event
-            if (
-                isinstance(event, dg.AssetMaterialization | dg.MaterializeResult)
-                and event.asset_key
-            ):
+            reported = (dg.AssetMaterialization, dg.MaterializeResult, PartitionMaterializations)
+            if isinstance(event, reported) and event.asset_key:
                 parent_versions.materialized(event.asset_key)  # stored once the step resumes
 
 

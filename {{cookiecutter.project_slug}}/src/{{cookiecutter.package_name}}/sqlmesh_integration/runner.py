@@ -31,7 +31,14 @@ from .errors import (
     StateTamperedError,
     masked_cause,
 )
-from .events import DagsterEventConsole, RowCounter, RunFinished, audit_check_results
+from .event_writes import UP_TO_DATE
+from .events import (
+    DagsterEventConsole,
+    RowCounter,
+    RunEvent,
+    RunFinished,
+    audit_check_results,
+)
 from .locking import database_lock
 from .metadata import METADATA_ENVIRONMENT, METADATA_INTERVAL_END, METADATA_STATUS, TAG_RESTATE
 from .partitions import epoch_ms, partition_interval, partition_keys
@@ -47,13 +54,6 @@ if t.TYPE_CHECKING:
     from sqlmesh.utils.date import TimeLike
 
 logger = logging.getLogger(__name__)
-
-RunEvent = (
-    dg.MaterializeResult[t.Any]
-    | dg.AssetMaterialization
-    | dg.AssetCheckResult
-    | dg.AssetObservation
-)
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def up_to_date_observations(
             asset_key=target.asset_key,
             description=description,
             metadata={
-                METADATA_STATUS: "up to date",
+                METADATA_STATUS: UP_TO_DATE,
                 METADATA_INTERVAL_END: through,
                 METADATA_ENVIRONMENT: request.environment,
             },
