@@ -153,5 +153,8 @@ def _definitions(
         for index in range(len(source.components)):
             component = tree.load_component(sandbox.defs_folder_path / f"sqlmesh_{index}")
             assert isinstance(component, SQLMeshProjectComponent)
-            asyncio.run(component.refresh_state(sandbox.project_root))
+            # An instance of its own: `refresh_state` records the state's version in the current
+            # instance's storage, which an earlier test's closed instance may have left behind.
+            with dg.DagsterInstance.ephemeral():
+                asyncio.run(component.refresh_state(sandbox.project_root))
         return tree.build_defs()
