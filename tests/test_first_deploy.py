@@ -111,7 +111,7 @@ def test_defaults_deploy_to_empty_production_databases(
     project: Project, production: dict[str, str], tmp_path: Path
 ) -> None:
     jobs = load_jobs(project.path, "deploy.yml")
-    assert list(jobs) == ["plan", "apply", "deploy", "materialize"]
+    assert list(jobs) == ["plan", "apply", "deploy", "materialize", "alerts"]
     output, summary = tmp_path / "output", tmp_path / "summary.md"
     env = {
         **secrets(production),
