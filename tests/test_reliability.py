@@ -146,6 +146,9 @@ def test_four_concurrent_launches_queue_and_make_one_runs_data(
                 assert model in run["observed"] or f"{model}: Up to date through" in said, run
 
 
+ORDERS_REPORTED = "Materialized value marts orders."  # a log line per reported partition
+
+
 def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
     project: Project, tmp_path: Path
 ) -> None:
@@ -180,6 +183,15 @@ def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
         while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
         assert marker.exists(), log.read_text()[-5000:]
+        # SQLMesh holds the second batch: the first one is recorded, and its 60 partitions are
+        # being written. Their log lines are awaited (bounded) so that the kill does not cut
+        # them short; if they never come, the count below says so.
+        while (
+            log.read_text().count(ORDERS_REPORTED) < 60
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.5)
         os.killpg(process.pid, signal.SIGKILL)  # the run, its step process and SQLMesh at once
     finally:
         if process.poll() is None:
@@ -199,7 +211,7 @@ def test_sigkill_mid_model_then_next_run_fills_exactly_the_gap(
     # the model killed mid-way the batches SQLMesh recorded (reported batch by batch), day by day.
     reported = materialized(log.read_text())
     assert reported and all(covered[name] > 0 for name in reported)
-    orders_reported = log.read_text().count("Materialized value marts orders.")
+    orders_reported = log.read_text().count(ORDERS_REPORTED)
     assert orders_reported == covered["marts.orders"], (orders_reported, covered["marts.orders"])
 
     project.run(LAUNCH_ALL)  # no hold: the next run

@@ -129,17 +129,29 @@ def _project_modules_forgotten(project: SQLMeshProject) -> Iterator[None]:
         yield
     finally:
         folders = [folder.resolve() for folder in project.project_dirs]
-        for name in set(sys.modules) - before:
-            module = sys.modules.get(name)
-            # A package's folders (`__path__`: a namespace package has no `__file__`) or a file.
-            locations = [*getattr(module, "__path__", ()), getattr(module, "__file__", None)]
+        # Every new module is located before any is dropped: a namespace package recomputes its
+        # `__path__` from its parent's, which must still be in `sys.modules` then.
+        imported = [
+            name
+            for name in set(sys.modules) - before
             if any(
                 Path(location).resolve().is_relative_to(folder)
-                for location in locations
-                if location
+                for location in _module_locations(sys.modules.get(name))
                 for folder in folders
-            ):
-                sys.modules.pop(name, None)
+            )
+        ]
+        for name in imported:
+            sys.modules.pop(name, None)
+
+
+def _module_locations(module: object) -> list[str]:
+    """A package's folders (a namespace package has no `__file__`) and a module's file."""
+    try:
+        folders = list(getattr(module, "__path__", ()))
+    except KeyError:  # a namespace package whose parent is gone: its file-less path is moot
+        folders = []
+    file = getattr(module, "__file__", None)
+    return [*folders, file] if file else folders
 
 
 def gateway_name(project: SQLMeshProject, config: Config) -> str:

@@ -43,6 +43,7 @@ from .targets import ModelTarget, data_version_tags
 logger = logging.getLogger(__name__)
 
 UP_TO_DATE = "up to date"  # the status of a run's observation of a model with nothing due
+NOT_READY = "not ready"  # ... of a model whose due intervals SQLMesh found not ready to run
 
 # Dagster reads it from the environment at every event it stores (`handle_new_event`).
 BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"

@@ -120,6 +120,7 @@ class DagsterEventConsole(NoopConsole):
         self.progress: dict[str, ModelProgress] = {}
         self.failures: dict[str, ModelFailure] = {}
         self.skipped: set[str] = set()
+        self.not_ready: set[str] = set()
         self._current = threading.local()
         self._lock = threading.Lock()
 
@@ -132,12 +133,20 @@ class DagsterEventConsole(NoopConsole):
         default_catalog: str | None,
         audit_only: bool = False,
     ) -> None:
-        """Records which models are due, and how many batches each has."""
+        """Records which models are due, and how many batches each has.
+
+        A model with no batch had intervals due that SQLMesh found not ready (a signal, or an
+        upstream interval that is missing): it runs nothing and is recorded as not ready.
+        """
         self.environment_naming_info = environment_naming_info
         with self._lock:
             for snapshot, intervals in batched_intervals.items():
-                if snapshot.name in self.targets:
+                if snapshot.name not in self.targets:
+                    continue
+                if intervals:
                     self.progress[snapshot.name] = ModelProgress(snapshot, len(intervals))
+                else:
+                    self.not_ready.add(snapshot.name)
 
     def start_snapshot_evaluation_progress(
         self, snapshot: Snapshot, audit_only: bool = False

@@ -31,7 +31,7 @@ from .errors import (
     StateTamperedError,
     masked_cause,
 )
-from .event_writes import UP_TO_DATE
+from .event_writes import NOT_READY, UP_TO_DATE
 from .events import (
     DagsterEventConsole,
     RowCounter,
@@ -205,7 +205,11 @@ def refuse_unapplied_models(
 def up_to_date_observations(
     request: RunRequest, stored: Mapping[str, Snapshot], console: DagsterEventConsole
 ) -> Iterator[dg.AssetObservation]:
-    """An observation (and a log line) for each selected model SQLMesh had nothing due for."""
+    """An observation (and a log line) for each selected model SQLMesh ran nothing of.
+
+    Either nothing was due, or what was due was not ready (a signal or an upstream interval held
+    it back): the observation's status says which.
+    """
     for name, target in request.targets.items():
         if not target.materialize:
             continue  # a node that only audits: nothing to be up to date
@@ -214,8 +218,14 @@ def up_to_date_observations(
         snapshot = stored.get(name)
         interval_end = _latest_interval_end(snapshot) if snapshot else None
         through = interval_end or "no interval yet (its start is in the future)"
+        status = NOT_READY if name in console.not_ready else UP_TO_DATE
         description = f"Up to date through {through}; nothing was due."
-        if request.start is not None and request.end is not None:
+        if status == NOT_READY:
+            description = (
+                f"Filled through {through}; the intervals due are not ready (a signal or a missing "
+                "upstream interval holds them back), so nothing ran."
+            )
+        elif request.start is not None and request.end is not None:
             description = (
                 f"Nothing missing from {request.start} to {request.end} (filled through "
                 f"{through}); filled intervals are recomputed only on request (run tag "
@@ -226,7 +236,7 @@ def up_to_date_observations(
             asset_key=target.asset_key,
             description=description,
             metadata={
-                METADATA_STATUS: UP_TO_DATE,
+                METADATA_STATUS: status,
                 METADATA_INTERVAL_END: through,
                 METADATA_ENVIRONMENT: request.environment,
             },
