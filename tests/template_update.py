@@ -10,8 +10,9 @@ user through it:
    committed there), since cruft clones the template and renders commits, not folders;
 2. the defaults rendered at EARLIER_COMMIT, committed as a user would, linked with `cruft link`
    where that template wrote no `.cruft.json` (projects generated before it did);
-3. the sample adapted as the README invites (the marts replaced: replaced_samples.py) and a
-   staging model edited, committed;
+3. the sample adapted as the README invites (the marts replaced: replaced_samples.py), a
+   staging model edited and the README's title changed (the template changes the README too),
+   committed;
 4. the README's commands: `check` (out of date), `update`, `check` again (up to date).
 
 tests/test_template_update.py asserts on the outcome; test_readme_commands.py runs it for the
@@ -42,6 +43,8 @@ CRUFT_FILE = Path(".cruft.json")
 # The user's edit of a staging model, kept through the update.
 STAGING_MODEL = Path("models") / "staging" / "stg_orders.sql"
 STAGING_EDIT = ("LOWER(status) AS status", "TRIM(LOWER(status)) AS status")
+# The user's edit of the README's first line, a file the template changes too (elsewhere).
+README_EDIT = ("# Acme Data Platform\n", "# Acme Data Platform (our fork)\n")
 # Where the integration lives in a render: compared whole, whatever its modules are.
 INTEGRATION = "sqlmesh_integration"
 
@@ -155,6 +158,9 @@ def update_an_earlier_project(folder: Path) -> Update:
     text = staging.read_text()
     assert STAGING_EDIT[0] in text, f"{staging} no longer has the line the user edits"
     staging.write_text(text.replace(*STAGING_EDIT))
+    readme = path / "README.md"
+    assert readme.read_text().startswith(README_EDIT[0]), f"{readme} starts otherwise"
+    readme.write_text(readme.read_text().replace(*README_EDIT, 1))
     git(path, "add", "--all")
     git(path, "commit", "--quiet", "-m", "Our models")
     changed = git(path, "diff", "--name-only", generated, "HEAD").splitlines()

@@ -11,6 +11,7 @@ import pytest
 from template_update import (
     CRUFT_FILE,
     INTEGRATION,
+    README_EDIT,
     STAGING_EDIT,
     STAGING_MODEL,
     Update,
@@ -58,6 +59,15 @@ def test_the_users_model_changes_are_intact(update: Update) -> None:
             assert now == content, f"the update changed {name}, which only the user had changed"
     staging = update.project.sqlmesh_project / STAGING_MODEL
     assert STAGING_EDIT[1] in staging.read_text()
+
+
+def test_a_file_both_changed_merges_where_the_changes_do_not_overlap(update: Update) -> None:
+    """The README: the user's title, and the template's new section below it."""
+    generated = (update.generated["README.md"] or b"").decode()
+    assert "## Taking template updates" not in generated, "the template did not change the README"
+    readme = (update.project.path / "README.md").read_text()
+    assert readme.startswith(README_EDIT[1])
+    assert readme.replace(*README_EDIT[::-1], 1) == (update.fresh / "README.md").read_text()
 
 
 def test_everything_else_is_a_fresh_render_of_the_template(update: Update) -> None:
