@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
     "kitchen_sink": ("tests/test_kitchen_sink.py",),  # the second test reads the first's data
+    "template_update": ("tests/test_template_update.py",),  # one update, asserted on by each test
 }
 # Slow tests on copies of the demo's project, longest first (node id prefixes; measured on 2
 # cores), so that no long test starts last on one worker while the other worker idles.

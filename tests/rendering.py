@@ -76,8 +76,13 @@ SUPPORTED_COMBINATIONS = [c for c in ALL_COMBINATIONS if not is_unsupported(c)]
 UNSUPPORTED_COMBINATIONS = [c for c in ALL_COMBINATIONS if is_unsupported(c)]
 
 
-def render(output_dir: Path, extra_context: dict[str, str] | None = None) -> Path:
-    """Render the template with cookiecutter's Python API, no prompts; return the project folder.
+def render(
+    output_dir: Path,
+    extra_context: dict[str, str] | None = None,
+    template_dir: Path = TEMPLATE_DIR,
+) -> Path:
+    """Render the template (this checkout, or another copy of it) with cookiecutter's Python API,
+    no prompts; return the project folder.
 
     The cookiecutter config (replay files, clones) is kept inside output_dir, never in ~.
     """
@@ -91,7 +96,7 @@ def render(output_dir: Path, extra_context: dict[str, str] | None = None) -> Pat
     )
     return Path(
         cookiecutter(
-            str(TEMPLATE_DIR),
+            str(template_dir),
             no_input=True,
             extra_context=extra_context or {},
             output_dir=str(output_dir),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -301,3 +302,78 @@ def test_next_steps_are_the_readme_quickstart(default_project: Path) -> None:
     assert printed
     documented = readme.commands(default_project / "README.md")
     assert [command for command in printed if command not in documented] == []
+
+
+def _git_repo(folder: Path) -> str:
+    """A git repository in folder with one commit; returns the commit."""
+    folder.mkdir(parents=True)
+    (folder / "cookiecutter.json").write_text("{}\n")
+    git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "template"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    return subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _rendered_context(template: str, repo_dir: Path) -> dict[str, object]:
+    """The context cookiecutter hands the hooks: the answers and what it adds about the machine."""
+    return {
+        **_default_context(),
+        "_copy_without_render": COOKIECUTTER_JSON["_copy_without_render"],
+        "_template": template,
+        "_output_dir": str(repo_dir.parent / "out"),
+        "_repo_dir": str(repo_dir),
+        "_checkout": None,
+    }
+
+
+def test_cruft_file_records_a_local_template_its_commit_and_the_answers(tmp_path: Path) -> None:
+    commit = _git_repo(tmp_path / "template")
+    context = _rendered_context(str(tmp_path / "template"), tmp_path / "template")
+    (tmp_path / "project").mkdir()
+    written = post_gen.write_cruft_file(tmp_path / "project", context)
+    assert written == tmp_path / "project" / ".cruft.json"
+    state = json.loads(written.read_text())
+    assert (state["template"], state["commit"]) == (str(tmp_path / "template"), commit)
+    answers = state["context"]["cookiecutter"]
+    assert {key: answers[key] for key in _default_context()} == _default_context()
+    assert (answers["_template"], answers["_commit"]) == (str(tmp_path / "template"), commit)
+    assert not {"_output_dir", "_repo_dir", "_checkout"} & answers.keys()  # nothing of the machine
+
+
+def test_cruft_file_of_a_cloned_template_names_the_url_cookiecutter_cloned(tmp_path: Path) -> None:
+    """An abbreviation such as gh:owner/name is recorded as the clone's URL, which cruft clones."""
+    upstream = tmp_path / "upstream"
+    commit = _git_repo(upstream)
+    clone = tmp_path / "cookiecutters" / "template"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(clone)], check=True)
+    context = _rendered_context("gh:acme/template", clone)
+    state = post_gen.cruft_state(context, *post_gen.template_source(context))
+    assert (state["template"], state["commit"]) == (str(upstream), commit)
+
+
+@pytest.mark.parametrize(
+    "case", ["relative-path", "not-git", "inside-another-repo", "rendered-by-cruft", "no-template"]
+)
+def test_no_cruft_file_where_cruft_could_not_clone_or_writes_its_own(
+    case: str, tmp_path: Path
+) -> None:
+    _git_repo(tmp_path / "template")
+    (tmp_path / "template" / "sub").mkdir()
+    (tmp_path / "plain").mkdir()
+    context: dict[str, object] = {
+        "relative-path": _rendered_context("template", Path("template")),
+        "not-git": _rendered_context(str(tmp_path / "plain"), tmp_path / "plain"),
+        "inside-another-repo": _rendered_context(
+            str(tmp_path / "template" / "sub"), tmp_path / "template" / "sub"
+        ),
+        "rendered-by-cruft": {
+            **_rendered_context(str(tmp_path / "template"), tmp_path / "template"),
+            "_commit": "0" * 40,
+        },
+        "no-template": _default_context(),
+    }[case]
+    (tmp_path / "project").mkdir()
+    assert post_gen.write_cruft_file(tmp_path / "project", context) is None
+    assert not (tmp_path / "project" / ".cruft.json").exists()

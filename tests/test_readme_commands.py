@@ -35,6 +35,7 @@ from projects import (
 )
 from rendering import DEFAULT, TEMPLATE_DIR, choices
 from replaced_samples import REPLACEMENTS, adapt_the_sample, replace_the_sample
+from template_update import CHECK_COMMAND, UPDATE_COMMAND, update_an_earlier_project
 from workspace import add_code_location_and_materialize
 
 TEMPLATE_README = TEMPLATE_DIR / "README.md"
@@ -339,6 +340,13 @@ def _workspace_in_a_copy(project_copy: Project, command: str) -> None:
     add_code_location_and_materialize(project_copy)
 
 
+def _update_from_an_earlier_template(project_copy: Project, command: str) -> None:
+    """The update block on a project of its own: rendered at an earlier template commit, its
+    models changed, updated to this checkout (tests/template_update.py; the assertions on the
+    outcome are test_template_update.py's)."""
+    update_an_earlier_project(project_copy.path.parent / "update")
+
+
 # The generated README's commands in README order ("<pkg>" stands for the package), with how to run
 # each; `_run` runs it in the installed default project, the runners in ON_A_COPY on a copy.
 GENERATED = {
@@ -361,6 +369,8 @@ GENERATED = {
     "uv run python scripts/add_code_location.py analytics": _workspace_in_a_copy,
     "uv sync --all-packages": _workspace_in_a_copy,
     "uv run dg check defs --use-active-venv": _workspace_in_a_copy,
+    CHECK_COMMAND: _update_from_an_earlier_template,
+    UPDATE_COMMAND: _update_from_an_earlier_template,
 }
 # Runners that work on a fresh copy of the project instead of the installed one. Each starts from
 # the demo's sources and runs what it needs itself (the data diff runs its whole block).
@@ -369,6 +379,7 @@ ON_A_COPY = (
     _in_a_git_copy,
     _data_diff_in_a_copy,
     _workspace_in_a_copy,
+    _update_from_an_earlier_template,
 )
 
 

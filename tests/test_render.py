@@ -37,6 +37,7 @@ EXPECTED_FILES = [
     ".gitignore",
     ".env.example",
     ".python-version",
+    ".cruft.json",
     "src/{pkg}/sqlmesh_project/config.py",
     "src/{pkg}/sqlmesh_project/settings.yaml",
     "src/{pkg}/sqlmesh_project/external_models.yaml",
@@ -150,18 +151,23 @@ def test_env_example_lists_every_variable_of_the_config(
 def test_no_credential_like_strings(
     combination: Combination, rendered: Callable, default_project: Path
 ) -> None:
-    """detect-secrets (the scanner the commit hooks run) finds nothing in any rendered file.
+    """detect-secrets (the scanner the commit hooks run) finds nothing in any rendered file it
+    scans (the hook's `exclude`: the template commit in .cruft.json).
 
     The defaults are scanned whole; other variants only where they differ from the defaults
     (the scan is the slow part, and identical files cannot hold new findings).
     """
     project = rendered(combination)
+    excluded = re.compile(_detect_secrets_hook(project).get("exclude", "$^"))
     files = [
         str(relative)
         for relative in files_of(project)
-        if not (default_project / relative).is_file()
-        or project == default_project
-        or (default_project / relative).read_bytes() != (project / relative).read_bytes()
+        if not excluded.search(relative.as_posix())
+        and (
+            not (default_project / relative).is_file()
+            or project == default_project
+            or (default_project / relative).read_bytes() != (project / relative).read_bytes()
+        )
     ]
     assert files
     result = subprocess.run(
@@ -173,6 +179,21 @@ def test_no_credential_like_strings(
     )
     findings = json.loads(result.stdout)["results"]
     assert findings == {}
+
+
+def _detect_secrets_hook(project: Path) -> dict[str, str]:
+    """The detect-secrets commit hook of a render's .pre-commit-config.yaml."""
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    return next(hook for hook in hooks if hook["id"] == "detect-secrets")
+
+
+def test_secret_scan_skips_only_the_template_commit(default_project: Path) -> None:
+    """The hook's exclusion leaves out .cruft.json (a commit hash reads as a hex secret) alone."""
+    excluded = re.compile(_detect_secrets_hook(default_project)["exclude"])
+    assert [p for p in files_of(default_project) if excluded.search(p.as_posix())] == [
+        Path(".cruft.json")
+    ]
 
 
 def test_secret_scan_finds_a_planted_credential(tmp_path: Path) -> None:
