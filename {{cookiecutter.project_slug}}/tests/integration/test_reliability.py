@@ -19,8 +19,8 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     runner,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import write_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import write_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare.manifest_builder import prepare_manifest
 
 from ..support import (
     AUDITED_SOURCES,

@@ -19,7 +19,7 @@ from .metadata import (
 )
 
 if TYPE_CHECKING:
-    from .cleanup import JanitorReport
+    from .operations.cleanup import JanitorReport
 
 # What a credential looks like in text SQLMesh, drivers and connection strings produce:
 # `motherduck_token=...`, `password='...'`, `"access_token": "..."`, `SNOWFLAKE_PASSWORD=...`,
