@@ -37,7 +37,7 @@ from ..connection.context import (
 )
 from ..connection.locking import database_lock
 from ..definitions.project import SQLMeshProject
-from ..errors import JanitorFailedError, StateConnectionError, mask_secrets, masked_cause
+from ..errors import SQLMeshIntegrationError, StateConnectionError, mask_secrets, masked_cause
 
 if t.TYPE_CHECKING:
     from sqlmesh.core.context import Context
@@ -84,6 +84,24 @@ class _JanitorConsole(NoopConsole):
 
     def log_warning(self, short_message: str, long_message: str | None = None) -> None:
         self.warnings.append(mask_secrets(long_message or short_message))
+
+
+class JanitorFailedError(SQLMeshIntegrationError):
+    """SQLMesh's janitor failed; `report` holds what it dropped before.
+
+    It stands beside the report it carries: `errors.py` sits below every layer and names none
+    of their types.
+    """
+
+    def __init__(self, cause: BaseException, report: JanitorReport) -> None:
+        self.report = report
+        detail = mask_secrets(str(cause)).strip() or type(cause).__name__
+        super().__init__(
+            f"SQLMesh's janitor failed ({type(cause).__name__}): {detail}\nFix the cause (for "
+            "example a warehouse role that may not drop the object named), then run the janitor "
+            "job again: "
+            "SQLMesh keeps in state what it could not drop and retries it."
+        )
 
 
 def run_janitor(

@@ -21,7 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from ..definitions.project import is_branch_deployment
-from ..errors import JanitorFailedError, SQLMeshIntegrationError
+from ..errors import SQLMeshIntegrationError
 from ..metadata import (
     METADATA_DROPPED_ENVIRONMENTS,
     METADATA_DROPPED_TABLES,
@@ -91,7 +91,8 @@ def sqlmesh_janitor_job(
         ),
     )
     def janitor_op(context: dg.OpExecutionContext, config: SQLMeshJanitorConfig) -> Any:
-        from .cleanup import run_janitor  # imports SQLMesh: only when the job runs
+        # Imports SQLMesh: only when the job runs.
+        from .cleanup import JanitorFailedError, run_janitor
 
         resource = getattr(context.resources, resource_key)
         try:
