@@ -428,7 +428,7 @@ def generate(folder: Path, models: int, package: str, start: date) -> dict[str, 
         "from pathlib import Path\n\n"
         "import dagster as dg\n\n"
         f"from {package}.sqlmesh_integration import SQLMeshProject, sqlmesh_definitions\n"
-        f"from {package}.sqlmesh_integration.automation import sqlmesh_due_sensor\n\n"
+        f"from {package}.sqlmesh_integration.automation.sensor import sqlmesh_due_sensor\n\n"
         "HERE = Path(__file__).parent\n"
         'project = SQLMeshProject(HERE / "sqlmesh_project", working_dir=HERE)\n'
         "defs = sqlmesh_definitions(project)\n"

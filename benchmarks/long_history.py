@@ -194,10 +194,10 @@ def generate(folder: Path, models: int, package: str, start: date) -> None:
         "\n\n"
         "import os\n\nimport dagster as dg\n\n"
         + wiring
-        + f"from {package}.sqlmesh_integration.event_writes import (\n"
-        "    batched_materializations, data_version\n)\n"
-        f"from {package}.sqlmesh_integration.partitions import interval_text, partition_interval\n"
-        f"from {package}.sqlmesh_integration.targets import data_version_tags\n\n\n"
+        + f"from {package}.sqlmesh_integration.execution.event_writes import (\n"
+        "    batched_materializations, data_version, data_version_tags\n)\n"
+        f"from {package}.sqlmesh_integration.definitions.partitions import (\n"
+        "    interval_text, partition_interval\n)\n\n\n"
         "def report(context, sqlmesh):\n"
         '    last_only = os.environ["BENCHMARK_CASE"] == "next_day"\n'
         "    specs = context.assets_def.specs_by_key\n"

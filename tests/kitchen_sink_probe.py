@@ -21,8 +21,8 @@ from typing import Any
 
 
 def sqlmesh_state(package: str) -> dict[str, Any]:
-    context_module = importlib.import_module(f"{package}.sqlmesh_integration.context")
-    project_module = importlib.import_module(f"{package}.sqlmesh_integration.project")
+    context_module = importlib.import_module(f"{package}.sqlmesh_integration.connection.context")
+    project_module = importlib.import_module(f"{package}.sqlmesh_integration.definitions.project")
     project = project_module.SQLMeshProject(Path("src") / package / "sqlmesh_project")
     from sqlmesh.core.snapshot.definition import expand_range
 

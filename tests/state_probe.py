@@ -32,8 +32,8 @@ GRAINS = {
 
 
 def main(package: str) -> None:
-    context_module = importlib.import_module(f"{package}.sqlmesh_integration.context")
-    project_module = importlib.import_module(f"{package}.sqlmesh_integration.project")
+    context_module = importlib.import_module(f"{package}.sqlmesh_integration.connection.context")
+    project_module = importlib.import_module(f"{package}.sqlmesh_integration.definitions.project")
     project = project_module.SQLMeshProject(Path("src") / package / "sqlmesh_project")
     context = context_module.open_context(project, load=False)
     try:

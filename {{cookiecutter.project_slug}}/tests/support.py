@@ -23,14 +23,14 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SQLMeshIntegrationError
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import (
     Manifest,
     load_manifest,
     write_manifest,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SQLMeshIntegrationError
+from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare.manifest_builder import prepare_manifest
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 # The sample shop as the template shipped it (copied here when the project was generated): the

@@ -19,7 +19,7 @@ from ..support import SampleProject, prepared_manifest
 
 _LOCATION = """\
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProjectComponent
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import load_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import load_manifest
 
 component = SQLMeshProjectComponent(project={project!r}, gateway="local")
 defs = component.build_defs_from_manifest(load_manifest(component.sqlmesh_project))

@@ -17,17 +17,17 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.doctor import diagnose
-from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import UnmappedNodeError
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import (
     Manifest,
     SQLMeshAudit,
     SQLMeshModel,
     SQLMeshStandaloneAudit,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.selection import select_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.selection import select_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.specs import build_specs
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import UnmappedNodeError
+from {{ cookiecutter.package_name }}.sqlmesh_integration.operations.doctor import diagnose
+from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare.manifest_builder import prepare_manifest
 
 from ..support import SampleProject, prepared_manifest
 

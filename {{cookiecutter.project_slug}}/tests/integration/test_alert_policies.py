@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.alert_policies import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main
+from {{ cookiecutter.package_name }}.sqlmesh_integration.operations.alert_policies import (
     load_document,
     problems,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "alert_policies.yaml"

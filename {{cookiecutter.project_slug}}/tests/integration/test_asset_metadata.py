@@ -11,20 +11,20 @@ import pytest
 from dagster._core.definitions.freshness import CronFreshnessPolicy, TimeWindowFreshnessPolicy
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshAssetProps, SQLMeshTranslator
-from {{ cookiecutter.package_name }}.sqlmesh_integration.freshness import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.freshness import (
     cron_freshness_policy,
     shifted_cron,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import (
     Manifest,
     SQLMeshExternalTable,
     SQLMeshModel,
     SQLMeshSourceRepository,
+    display_name,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.specs import build_specs
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.translator import SQLMeshTranslatorSettings
 from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import METADATA_FETCH_ROW_COUNT
-from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
-from {{ cookiecutter.package_name }}.sqlmesh_integration.targets import display_name
-from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import SQLMeshTranslatorSettings
 
 from ..support import SampleProject, prepared_manifest
 from .test_translator import manifest, model

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
-from {{ cookiecutter.package_name }}.sqlmesh_integration.automation import DEFAULT_SENSOR_NAME
+from {{ cookiecutter.package_name }}.sqlmesh_integration.automation.sensor import DEFAULT_SENSOR_NAME
 
 from ..support import AUDITED_SOURCES, SampleProject, prepared_manifest
 from .test_partitions import filled_days

@@ -15,13 +15,13 @@ import re
 import pytest
 from markdown_it import MarkdownIt
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff import collect_data_diff
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_markdown import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.collect import collect_data_diff
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.markdown import (
     code,
     render_markdown,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_report import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.report import (
     Backfill,
     ColumnChange,
     DataDiffReport,

@@ -30,8 +30,8 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshResource,
     sqlmesh_assets,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import project_fingerprint
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import ProjectLoadError
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import project_fingerprint
 
 from ..support import SampleProject, materialized_keys, prepared_manifest, sqlmesh_model_keys
 

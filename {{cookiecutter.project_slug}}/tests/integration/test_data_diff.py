@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff import collect_data_diff
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_report import DataDiffReport
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import EnvironmentNotFoundError
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.collect import collect_data_diff
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.report import DataDiffReport
 
 from ..support import SampleProject
 

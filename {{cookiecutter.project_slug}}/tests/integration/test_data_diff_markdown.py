@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_markdown import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.markdown import (
     COMMENT_MAX_CHARACTERS,
     render_markdown,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.data_diff_report import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.pr_diff.report import (
     Backfill,
     ColumnChange,
     DataDiffReport,

@@ -29,9 +29,9 @@ import pytest
 from sqlmesh.utils import CompletionStatus
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject, sqlmesh_definitions
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.doctor import diagnose
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import Manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import Manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.operations.doctor import diagnose
 
 from ..support import prepared_manifest
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProjectComponent
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import read_manifest
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import ManifestStaleError
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import read_manifest
 
 from ..support import SampleProject
 

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 
 from ..support import SampleProject, prepared_manifest
 from .code_location import code_location, launch, step_failure

@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 
 from ..support import (
     SampleProject,

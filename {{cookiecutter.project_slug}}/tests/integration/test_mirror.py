@@ -32,9 +32,9 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     sqlmesh_assets,
     sqlmesh_due_sensor,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.automation.mirror import InstanceLedger, mirror_pass
 from {{ cookiecutter.package_name }}.sqlmesh_integration.cli import main as cli_main
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.mirror import InstanceLedger, mirror_pass
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 
 from ..support import AUDITED_SOURCES, SHOP_PROJECT_DIR, prepared_manifest
 

@@ -35,12 +35,12 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshProject,
     SQLMeshProjectComponent,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import Manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.selection import select_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
-from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import Manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.selection import select_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.specs import build_specs
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.translator import SQLMeshTranslator
+from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare.manifest_builder import prepare_manifest
 
 pytestmark = pytest.mark.slow
 

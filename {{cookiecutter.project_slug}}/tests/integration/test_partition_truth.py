@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     partition_keys,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import (
     METADATA_INTERVAL_END,
     METADATA_PARTITION_INTERVAL,

@@ -21,15 +21,15 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import SQLMeshModel
-from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import TAG_RESTATE
-from {{ cookiecutter.package_name }}.sqlmesh_integration.partitions import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import SQLMeshModel
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.partitions import (
     partition_interval,
     partition_keys,
     partitions_definition,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.specs import build_specs
+from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import TAG_RESTATE
 
 from ..support import SampleProject, launch, prepared_manifest, step_failure_message
 from .test_translator import manifest as one_model_manifest

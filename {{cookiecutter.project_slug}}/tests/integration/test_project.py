@@ -118,7 +118,7 @@ def test_only_unreachable_databases_count_as_connection_errors() -> None:
     import duckdb
     import psycopg2
 
-    from {{ cookiecutter.package_name }}.sqlmesh_integration.context import is_connection_error
+    from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import is_connection_error
 
     assert is_connection_error(duckdb.IOException("Could not set lock on file"))
     assert is_connection_error(psycopg2.OperationalError("connection refused"))

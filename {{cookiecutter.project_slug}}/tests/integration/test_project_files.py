@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProjectComponent
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import (
     is_current,
     project_fingerprint,
     read_manifest,

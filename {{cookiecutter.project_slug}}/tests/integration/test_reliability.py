@@ -16,11 +16,11 @@ import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshProject,
-    runner,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import write_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare import prepare_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import write_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.execution import runner
+from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare.manifest_builder import prepare_manifest
 
 from ..support import (
     AUDITED_SOURCES,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 
 from ..support import SampleProject
 from .code_location import code_location, launch, step_failure

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.automation import run_request
+from {{ cookiecutter.package_name }}.sqlmesh_integration.automation.sensor import run_request
 from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import (
     METADATA_AUDITED_NODE,
     METADATA_MODEL_NAME,

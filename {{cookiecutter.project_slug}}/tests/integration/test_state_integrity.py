@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.state_integrity import tampered_snapshots
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.execution.state_integrity import tampered_snapshots
 
 from ..support import SampleProject, materialized_keys, step_failure_message
 

@@ -8,8 +8,7 @@ import dagster as dg
 import pytest
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshAssetProps, SQLMeshTranslator
-from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SelectionError
-from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import (
     Manifest,
     SQLMeshAudit,
     SQLMeshColumn,
@@ -17,12 +16,13 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.manifest import (
     SQLMeshModel,
     SQLMeshStandaloneAudit,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.selection import select_manifest
-from {{ cookiecutter.package_name }}.sqlmesh_integration.specs import build_specs, check_names
-from {{ cookiecutter.package_name }}.sqlmesh_integration.translator import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.selection import select_manifest
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.specs import build_specs, check_names
+from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.translator import (
     SQLMeshTranslatorSettings,
     dagster_cron,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SelectionError
 
 PROJECT_DIR = Path("/project")
 

@@ -24,7 +24,7 @@ from dagster.components.testing import DefsFolderSandbox, create_defs_folder_san
 
 import {{ cookiecutter.package_name }}
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject, SQLMeshProjectComponent
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import load_config, open_context
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import load_config, open_context
 
 # The gateway the tests run your project on: DuckDB in a temporary folder, no credentials (the
 # pull request's checks use it too). Your project needs it, with SQL that runs on DuckDB.

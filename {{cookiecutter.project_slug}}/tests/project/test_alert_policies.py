@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import sqlmesh_definitions
-from {{ cookiecutter.package_name }}.sqlmesh_integration.alert_policies import (
+from {{ cookiecutter.package_name }}.sqlmesh_integration.operations.alert_policies import (
     load_document,
     problems,
 )

@@ -26,14 +26,14 @@ from sqlmesh.core.snapshot import Snapshot
 from sqlmesh.utils import CompletionStatus
 
 from {{ cookiecutter.package_name }}.sqlmesh_integration import SQLMeshProject
-from {{ cookiecutter.package_name }}.sqlmesh_integration.context import open_context
-from {{ cookiecutter.package_name }}.sqlmesh_integration.doctor import diagnose, render
+from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import (
     METADATA_AUDIT_NAME,
     METADATA_AUDITED_NODE,
     METADATA_MODEL_NAME,
     NODE_MODEL,
 )
+from {{ cookiecutter.package_name }}.sqlmesh_integration.operations.doctor import diagnose, render
 
 from ..support import step_failure_message
 from .loading import LoadedProject

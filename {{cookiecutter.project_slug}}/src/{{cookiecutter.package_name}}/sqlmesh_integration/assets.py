@@ -13,20 +13,20 @@ from typing import Any
 
 import dagster as dg
 
-from .automation import DEFAULT_SENSOR_NAME, sqlmesh_due_sensor
+from .automation.sensor import DEFAULT_SENSOR_NAME, sqlmesh_due_sensor
+from .definitions.manifest import Manifest, load_manifest
+from .definitions.project import SQLMeshProject
+from .definitions.specs import SQLMeshSpecs, build_specs
+from .definitions.translator import SQLMeshTranslator
 from .errors import InvalidInputError
-from .janitor import (
+from .execution.resource import SQLMeshResource
+from .execution.restatement import SQLMeshRunConfig
+from .operations.janitor import (
     DEFAULT_JANITOR_CRON,
     janitor_name,
     sqlmesh_janitor_job,
     sqlmesh_janitor_schedule,
 )
-from .manifest import Manifest, load_manifest
-from .project import SQLMeshProject
-from .resource import SQLMeshResource
-from .restatement import SQLMeshRunConfig
-from .specs import SQLMeshSpecs, build_specs
-from .translator import SQLMeshTranslator
 
 DEFAULT_NAME = "sqlmesh_models"
 DEFAULT_POOL = "sqlmesh"

@@ -6,7 +6,7 @@
   same
   function the Dagster resource uses, so CI's plan step and the branch deployment agree).
 - `sqlmesh-dagster pr-diff pr_<number>` writes the data diff of a pull request's environment against
-  `prod` as Markdown (`scripts/ci/pr-diff.sh`; see `data_diff.py`).
+  `prod` as Markdown (`scripts/ci/pr-diff.sh`; see `pr_diff/collect.py`).
 - `sqlmesh-dagster doctor [--environment E]` puts SQLMesh's view of the project beside the Dagster
   definitions, one line per difference, and exits 1 on any (see `doctor.py`): the first thing to
   run after dropping in a project, and a pull request check (`scripts/ci/doctor.sh`).
@@ -35,14 +35,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import InvalidInputError, SQLMeshIntegrationError
-from .project import (
+from .definitions.project import (
     PROD_ENVIRONMENT,
     SQLMeshProject,
     environment_from_env,
     pull_request_environment,
 )
-from .state_guard import add_state_guard_parser, run_state_guard
+from .errors import InvalidInputError, SQLMeshIntegrationError
+from .operations.state_guard import add_state_guard_parser, run_state_guard
 
 # The data diff's row samples (changed rows, keys on one side only): rows per sample. Off by
 # default: the comment is readable by everyone who can read the repository, and sample rows are
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "mirror":
             return _mirror(_project(arguments.project_dir), arguments.environment)
         if arguments.command == "alert-policies":
-            from .alert_policies import check_file
+            from .operations.alert_policies import check_file
 
             print(check_file(arguments.file, arguments.resolve_to))
             return 0
@@ -136,8 +136,8 @@ def _environment(pull_request: str | None) -> str:
 
 
 def _prepare(project: SQLMeshProject, *, read_state: bool) -> int:
-    from .manifest import write_manifest
-    from .prepare import prepare_manifest
+    from .definitions.manifest import write_manifest
+    from .prepare.manifest_builder import prepare_manifest
 
     manifest = prepare_manifest(project, read_state=read_state)
     path = write_manifest(project.resolved_manifest_path, manifest)
@@ -152,15 +152,15 @@ def _mirror(project: SQLMeshProject, environment: str | None) -> int:
     import dagster as dg
 
     from .assets import project_specs
-    from .automation import run_touching
-    from .mirror import InstanceLedger, ci_run_url, mirror_pass, summary
+    from .automation.mirror import InstanceLedger, ci_run_url, mirror_pass, summary
+    from .automation.sensor import run_touching
 
     if not os.environ.get("DAGSTER_HOME", "").strip():
         raise InvalidInputError(
             "DAGSTER_HOME is not set: point it at the Dagster instance to report to, e.g. "
             '`export DAGSTER_HOME="$PWD/dagster_home"`.'
         )
-    from .prepare import prepare_manifest
+    from .prepare.manifest_builder import prepare_manifest
 
     environment = environment or environment_from_env()
     # Prepared from the project's files (SQLMesh is imported here anyway), with the default
@@ -204,7 +204,7 @@ def _add_doctor_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _doctor(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
-    from .doctor import diagnose, load_code_location, render
+    from .operations.doctor import diagnose, load_code_location, render
 
     module = arguments.definitions or f"{__package__.rpartition('.')[0]}.definitions"
     definitions, error = load_code_location(module)
@@ -241,9 +241,9 @@ def _add_pr_diff_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _pr_diff(project: SQLMeshProject, arguments: argparse.Namespace) -> int:
-    from .context import open_context
-    from .data_diff import collect_data_diff
-    from .data_diff_markdown import COMMENT_MAX_CHARACTERS, SUMMARY_MAX_CHARACTERS, render_markdown
+    from .connection.context import open_context
+    from .pr_diff.collect import collect_data_diff
+    from .pr_diff.markdown import COMMENT_MAX_CHARACTERS, SUMMARY_MAX_CHARACTERS, render_markdown
 
     environment = arguments.environment.strip()
     if environment == PROD_ENVIRONMENT or not environment:

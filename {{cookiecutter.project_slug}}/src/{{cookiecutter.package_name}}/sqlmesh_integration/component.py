@@ -52,20 +52,20 @@ from dagster.components.utils.translation import TranslationFn, TranslationFnRes
 from pydantic import BaseModel
 
 from .assets import DEFAULT_NAME, DEFAULT_POOL, sqlmesh_definitions
-from .errors import SQLMeshIntegrationError
-from .janitor import DEFAULT_JANITOR_CRON
-from .manifest import (
+from .definitions.manifest import (
     Manifest,
     is_current,
     read_current_manifest,
     read_manifest,
     write_manifest,
 )
-from .project import SQLMeshProject, is_deployment
-from .resource import SQLMeshResource
-from .selection import select_manifest
-from .specs import build_specs
-from .translator import SQLMeshAssetProps, SQLMeshTranslator, SQLMeshTranslatorSettings
+from .definitions.project import SQLMeshProject, is_deployment
+from .definitions.selection import select_manifest
+from .definitions.specs import build_specs
+from .definitions.translator import SQLMeshAssetProps, SQLMeshTranslator, SQLMeshTranslatorSettings
+from .errors import SQLMeshIntegrationError
+from .execution.resource import SQLMeshResource
+from .operations.janitor import DEFAULT_JANITOR_CRON
 
 # The command that prepares the component's state, named in the errors of a missing or stale one.
 REFRESH_COMMAND = "uv run dg utils refresh-defs-state"
@@ -289,7 +289,9 @@ class SQLMeshProjectComponent(StateBackedComponent, dg.Resolvable):
         # stale one stays an error (`build_defs_from_state`).
         if at_load and (is_deployment() or _holds_current_manifest(state_path, project)):
             return
-        from .prepare import prepare_manifest  # imports SQLMesh: only when preparing
+        from .prepare.manifest_builder import (
+            prepare_manifest,  # imports SQLMesh: only when preparing
+        )
 
         write_manifest(state_path, prepare_manifest(project, read_state=not at_load))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from .metadata import (
     METADATA_ENVIRONMENT,
@@ -17,9 +16,6 @@ from .metadata import (
     METADATA_NOT_APPLIED_MODELS,
     METADATA_SKIPPED_MODELS,
 )
-
-if TYPE_CHECKING:
-    from .cleanup import JanitorReport
 
 # What a credential looks like in text SQLMesh, drivers and connection strings produce:
 # `motherduck_token=...`, `password='...'`, `"access_token": "..."`, `SNOWFLAKE_PASSWORD=...`,
@@ -362,20 +358,6 @@ class RestateTagError(RestatementError):
         super().__init__(
             f"Run tag `{tag}` is {value!r}: set it to `true` to recompute the selected partitions "
             "through SQLMesh's restatement, or remove it."
-        )
-
-
-class JanitorFailedError(SQLMeshIntegrationError):
-    """SQLMesh's janitor failed; `report` holds what it dropped before (see `cleanup.py`)."""
-
-    def __init__(self, cause: BaseException, report: JanitorReport) -> None:
-        self.report = report
-        detail = mask_secrets(str(cause)).strip() or type(cause).__name__
-        super().__init__(
-            f"SQLMesh's janitor failed ({type(cause).__name__}): {detail}\nFix the cause (for "
-            "example a warehouse role that may not drop the object named), then run the janitor "
-            "job again: "
-            "SQLMesh keeps in state what it could not drop and retries it."
         )
 
 
