@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from rendering import (
     DEFAULT,
     OPTIONS,
     PROJECT_TEMPLATE_DIR,
+    TEMPLATE_DIR,
     UNSUPPORTED_COMBINATIONS,
     choices,
     load_hook,
@@ -130,19 +132,35 @@ def test_unknown_choice_from_a_replay_file_fails_in_the_hook(
     assert _nothing_left(output_dir)
 
 
-@pytest.mark.parametrize(
-    "combination",
-    [pytest.param(c, id=c.id) for c in UNSUPPORTED_COMBINATIONS]
-    or [pytest.param(None, marks=pytest.mark.skip(reason="every combination is supported today"))],
-)
-def test_unsupported_combination_fails_in_pre_gen_hook(
-    combination, tmp_path: Path, capfd: pytest.CaptureFixture
+def test_a_combination_the_table_lists_fails_the_render_and_leaves_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
-    output_dir = tmp_path / "out"
-    with pytest.raises(FailedHookException):
-        render(output_dir, combination.extra_context())
-    assert "is not supported because" in _sentence(capfd.readouterr().err)
-    assert _nothing_left(output_dir)
+    """Each combination the pre-gen hook's table lists fails a real render, with its reason.
+
+    Today the table is empty (every combination is supported), so a copy of the template whose
+    table lists the defaults' warehouse and deployment plays one; the real ones come on top.
+    """
+    template = tmp_path / "template"
+    template.mkdir()
+    for part in ("cookiecutter.json", "hooks", PROJECT_TEMPLATE_DIR.name):
+        source = TEMPLATE_DIR / part
+        if source.is_dir():
+            shutil.copytree(source, template / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, template / part)
+    hook = template / "hooks" / "pre_gen_project.py"
+    table = "UNSUPPORTED_COMBINATIONS: dict[frozenset[tuple[str, str]], str] = {}"
+    default = DEFAULT.extra_context()
+    listed = frozenset((o, default[o]) for o in ("warehouse", "dagster_plus_deployment"))
+    assert hook.read_text().count(table) == 1
+    hook.write_text(hook.read_text().replace(table, f"{table[:-2]}{{{listed!r}: 'it is a drill'}}"))
+    cases = [(template, DEFAULT), *((TEMPLATE_DIR, c) for c in UNSUPPORTED_COMBINATIONS)]
+    for index, (template_dir, combination) in enumerate(cases):
+        output_dir = tmp_path / f"out{index}"
+        with pytest.raises(FailedHookException):
+            render(output_dir, combination.extra_context(), template_dir=template_dir)
+        assert "is not supported because" in _sentence(capfd.readouterr().err), combination
+        assert _nothing_left(output_dir), combination
 
 
 # --- unit tests of the hook functions ------------------------------------------------------------
