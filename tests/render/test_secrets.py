@@ -3,7 +3,7 @@
 Complements test_render.py::test_no_credential_like_strings (the detect-secrets scan the commit
 hooks run) with explicit patterns, the git-ignore rules for `.env` and DuckDB files, `.env.example`
 and the secret-scanning commit hooks. The pre-gen hook's rejection of bad inputs (more than ten
-kinds, one sentence each, nothing left on disk) is tested in tests/test_hooks.py.
+kinds, one sentence each, nothing left on disk) is tested in test_hooks.py.
 """
 
 from __future__ import annotations

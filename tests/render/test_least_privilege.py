@@ -348,7 +348,7 @@ def test_the_dockerignore_matcher_follows_docker() -> None:
 def test_dockerignore_covers_nested_secrets_caches_and_databases(
     combination: Combination, rendered: Callable
 ) -> None:
-    """By Docker's matching rules (tests/dockerignore.py): dotenv files, caches and DuckDB files
+    """By Docker's matching rules (dockerignore.py): dotenv files, caches and DuckDB files
     stay out of the image at any depth, and everything the Dockerfile copies goes in."""
     project = rendered(combination)
     patterns = dockerignore.read_patterns((project / ".dockerignore").read_text())
