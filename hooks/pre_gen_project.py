@@ -6,7 +6,8 @@ value and what to change; cookiecutter then deletes the project directory, so no
 disk.
 
 The checks are plain functions of plain values, so the template's tests import this file by path
-(`tests/test_hooks.py`) and call them directly. Only `main()` touches the rendered context.
+(`tests/render/test_hooks.py`) and call them directly. Only `main()` touches the rendered
+context.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
 # (checked on 2026-11-26 with `uv pip install` of dagster 1.13.27, dagster-cloud 1.13.27 and
 # sqlmesh[snowflake,bigquery,databricks] 0.236.4 on CPython 3.11, 3.12 and 3.13), and every
 # warehouse's render passes its own quickstart, `check-definitions.sh` and tests without
-# credentials (tests/test_options.py, on 3.11 and 3.13 renders, both deployments). Add an entry
-# when a connector stops installing on a Python version, for example:
+# credentials (tests/render/test_options.py, on 3.11 and 3.13 renders, both deployments). Add an
+# entry when a connector stops installing on a Python version, for example:
 #   frozenset({("python_version", "3.13"), ("warehouse", "databricks")}):
 #       "databricks-sql-connector has no wheels for Python 3.13 yet",
 UNSUPPORTED_COMBINATIONS: dict[frozenset[tuple[str, str]], str] = {}

@@ -33,24 +33,27 @@ from rendering import DEFAULT, Combination, render
 # they change its files and data, so they must not run at the same time.
 GROUPS: dict[str, tuple[str, ...]] = {
     "installed": (
-        "tests/test_end_to_end.py",
-        "tests/test_readme_commands.py::test_demo_command",
-        "tests/test_readme_commands.py::test_generated_readme_command",
-        "tests/test_pr_diff.py::test_plan_preview_masks_and_fences_what_sqlmesh_prints",
+        "tests/running/test_end_to_end.py",
+        "tests/running/test_readme_commands.py::test_demo_command",
+        "tests/running/test_readme_commands.py::test_generated_readme_command",
+        "tests/workflows/test_pr_diff.py::test_plan_preview_masks_and_fences_what_sqlmesh_prints",
     ),
-    "deploy_artifact": ("tests/test_deploy_artifact.py",),  # they share a prepared project
-    "kitchen_sink": ("tests/test_kitchen_sink.py",),  # the second test reads the first's data
-    "template_update": ("tests/test_template_update.py",),  # one update, asserted on by each test
+    # They share a prepared project.
+    "deploy_artifact": ("tests/workflows/test_deploy_artifact.py",),
+    # The second test reads the first's data.
+    "kitchen_sink": ("tests/running/test_kitchen_sink.py",),
+    # One update, asserted on by each test.
+    "template_update": ("tests/running/test_template_update.py",),
 }
 # Slow tests on copies of the demo's project, longest first (node id prefixes; measured on 2
 # cores), so that no long test starts last on one worker while the other worker idles.
 LONGEST_FIRST: tuple[str, ...] = (
-    "tests/test_readme_commands.py::test_generated_readme_commands_on_a_copy",
-    "tests/test_benchmark.py",
-    "tests/test_ci_commands.py",
-    "tests/test_deploy_artifact.py",
-    "tests/test_kitchen_sink.py",
-    "tests/test_state_guard.py",
+    "tests/running/test_readme_commands.py::test_generated_readme_commands_on_a_copy",
+    "tests/running/test_benchmark.py",
+    "tests/workflows/test_ci_commands.py",
+    "tests/workflows/test_deploy_artifact.py",
+    "tests/running/test_kitchen_sink.py",
+    "tests/workflows/test_state_guard.py",
 )
 # Never in the shared sources: what installing and running the project made (the SQLMesh
 # component's defs state included: a copy prepares its own, as a fresh render does).

@@ -1,11 +1,12 @@
 """A SQLMesh project with every feature SQLMesh has, run end to end through Dagster.
 
-`tests/projects/kitchen_sink/` replaces the sample in a copy of the installed project: Python models
-(one importing a helper module of the project, one yielding no rows), a model in another dialect,
-blueprints, a signal that holds back every odd hour, SCD type 2 by time and by column, a custom
-materialization, VIEW, SEED, EMBEDDED and disabled models, `batch_size`, relative starts, hourly and
-monthly intervals, INCREMENTAL_BY_* and INCREMENTAL_UNMANAGED kinds, FULL, a standalone audit,
-audits on an external model, Python and SQL macros, a Jinja query, and a `config.py` config.
+`tests/support/projects/kitchen_sink/` replaces the sample in a copy of the installed project:
+Python models (one importing a helper module of the project, one yielding no rows), a model in
+another dialect, blueprints, a signal that holds back every odd hour, SCD type 2 by time and by
+column, a custom materialization, VIEW, SEED, EMBEDDED and disabled models, `batch_size`, relative
+starts, hourly and monthly intervals, INCREMENTAL_BY_* and INCREMENTAL_UNMANAGED kinds, FULL, a
+standalone audit, audits on an external model, Python and SQL macros, a Jinja query, and a
+`config.py` config.
 
 Outcomes are read where they live: intervals in SQLMesh state before and after, and the events of
 the Dagster run in the Dagster instance (`DAGSTER_HOME`), never only the command's output.
@@ -27,8 +28,9 @@ from projects import Project, copy_project
 
 pytestmark = pytest.mark.slow
 
-KITCHEN_SINK = Path(__file__).parent / "projects" / "kitchen_sink"
-PROBE = Path(__file__).parent / "kitchen_sink_probe.py"
+SUPPORT = Path(__file__).parents[1] / "support"
+KITCHEN_SINK = SUPPORT / "projects" / "kitchen_sink"
+PROBE = SUPPORT / "kitchen_sink_probe.py"
 CHECKS_ONLY_JOB = '''"""Only the asset checks (what the UI's Execute button on a check runs)."""
 
 import dagster as dg

@@ -17,21 +17,17 @@ The server is TEMPLATE_TEST_POSTGRES_DSN (default postgresql://postgres@127.0.0.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from postgres import POSTGRES_DSN, add_gateway
 from projects import Project
-from test_reliability import add_gateway
 
 pytestmark = pytest.mark.slow
 
-POSTGRES_DSN = os.environ.get(
-    "TEMPLATE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 # Runs statements on a database as one role, each in its own transaction; prints, per
 # statement, the error (or null) and the rows it changed.
 RUN_AS = """

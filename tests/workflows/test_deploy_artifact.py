@@ -7,7 +7,7 @@ are loaded from there. Hybrid: the Dockerfile's instructions are replayed withou
 see REPLAY_ENV; /opt mapped into a temporary folder), and the definitions are loaded from the
 virtualenv it builds.
 
-Run alone with `pytest tests/test_deploy_artifact.py`.
+Run alone with `pytest tests/workflows/test_deploy_artifact.py`.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def prepared_project(
 
     `dg utils refresh-defs-state` on the default gateway, which has no database in the copy: the
     state comes from the SQLMesh project alone. The artifact's content is what matters here;
-    tests/test_ci_commands.py prepares it from applied state as CI does.
+    test_ci_commands.py prepares it from applied state as CI does.
     """
     project = copy_project(installed_sources, tmp_path_factory.mktemp("artifact"))
     project.run("uv sync --frozen")
@@ -244,7 +244,7 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 def build_context(project: Path, target: Path) -> Path:
     """The project folder as Docker sends it: without what .dockerignore leaves out, by Docker's
-    matching rules (tests/dockerignore.py)."""
+    matching rules (dockerignore.py)."""
     patterns = dockerignore.read_patterns((project / ".dockerignore").read_text())
     for path in sorted(project.rglob("*")):
         relative = path.relative_to(project).as_posix()

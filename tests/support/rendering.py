@@ -1,6 +1,7 @@
 """What the template tests share: paths, the supported option combinations, rendering, hook loading.
 
-Imported by conftest.py and the test modules (pytest puts tests/ on sys.path).
+Imported by conftest.py and the test modules (`pythonpath` in tox.ini puts tests/support/ on
+sys.path).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = Path(__file__).resolve().parents[2]
 PROJECT_TEMPLATE_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 COOKIECUTTER_JSON: dict[str, Any] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
 OPTIONS = ("python_version", "warehouse", "dagster_plus_deployment")

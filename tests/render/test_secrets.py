@@ -3,7 +3,7 @@
 Complements test_render.py::test_no_credential_like_strings (the detect-secrets scan the commit
 hooks run) with explicit patterns, the git-ignore rules for `.env` and DuckDB files, `.env.example`
 and the secret-scanning commit hooks. The pre-gen hook's rejection of bad inputs (more than ten
-kinds, one sentence each, nothing left on disk) is tested in tests/test_hooks.py.
+kinds, one sentence each, nothing left on disk) is tested in test_hooks.py.
 """
 
 from __future__ import annotations
@@ -45,11 +45,6 @@ CONFIG_SUFFIXES = {".yaml", ".yml", ".toml", ".ini", ".cfg", ".json", ".sh", ".e
 CONFIG_NAMES = {"Dockerfile", ".env.example", ".dockerignore"}
 
 
-@pytest.fixture(scope="module")
-def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combination], Path]:
-    return render_project
-
-
 def literal_credentials(path: Path, text: str) -> list[str]:
     """Credential settings in a config-like file whose value is a literal."""
     found = []
@@ -72,8 +67,10 @@ def literal_credentials(path: Path, text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
-def test_no_credential_is_committed(combination: Combination, rendered: Callable) -> None:
-    project = rendered(combination)
+def test_no_credential_is_committed(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    project = render_project(combination)
     findings = []
     for relative, text in text_files(project):
         for kind, pattern in CREDENTIAL_PATTERNS.items():
@@ -121,9 +118,9 @@ def ignored(rules: list[str], name: str) -> bool:
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_env_and_duckdb_files_are_ignored_and_env_example_ships(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     rules = [
         line.strip()
         for line in (project / ".gitignore").read_text().splitlines()
@@ -140,9 +137,9 @@ def test_env_and_duckdb_files_are_ignored_and_env_example_ships(
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_commit_hooks_detect_private_keys_and_scan_for_secrets(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
     assert "detect-private-key" in hooks

@@ -342,7 +342,7 @@ def _workspace_in_a_copy(project_copy: Project, command: str) -> None:
 
 def _update_from_an_earlier_template(project_copy: Project, command: str) -> None:
     """The update block on a project of its own: rendered at an earlier template commit, its
-    models changed, updated to this checkout (tests/template_update.py; the assertions on the
+    models changed, updated to this checkout (template_update.py; the assertions on the
     outcome are test_template_update.py's)."""
     update_an_earlier_project(project_copy.path.parent / "update")
 

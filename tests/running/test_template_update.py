@@ -1,5 +1,5 @@
 """A project generated from an earlier template commit, its models changed by the user, takes this
-checkout's template with the generated README's cruft commands (tests/template_update.py).
+checkout's template with the generated README's cruft commands (template_update.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The steps are read from the rendered .github/workflows/ files, so this test runs what CI runs. Each
 `run:` step is classified below: run as it is, run in a local form, run as it is against a Dagster+
-stand-in (the materialize step: tests/fake_dagster_plus.py records the `dg api run launch` and
+stand-in (the materialize step: fake_dagster_plus.py records the `dg api run launch` and
 runs it locally, as the deployed code location would), or skipped because it only talks to the
 Dagster+ API. A step the table does not know fails the test, so a new workflow step has to be
 classified here.
@@ -21,7 +21,7 @@ Every step that does not need Dagster+ runs (in a git repository, as Actions' ch
 The tox step builds its `py` and `lint` environments from the lock and runs them, with the
 generated tests not marked slow (the slow ones run as the README's `uv run pytest`). The pre-commit
 step is the generated README's `uv run pre-commit run --all-files` on the same files: it is left
-out only when a passed test of this run already ran that command (tests/test_readme_commands.py,
+out only when a passed test of this run already ran that command (test_readme_commands.py,
 on a git copy of the same project), and runs here otherwise, so it always runs once.
 """
 
@@ -65,11 +65,11 @@ STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/close-branch-deployment\.sh", "skip: Dagster+ API"),
     (r"bash scripts/ci/invalidate-environment\.sh", "run"),
     (r"bash scripts/ci/pr-diff\.sh", "run"),
-    (r"bash scripts/ci/pr-comment\.sh .*", "skip: GitHub API (tests/test_pr_diff.py fakes it)"),
+    (r"bash scripts/ci/pr-comment\.sh .*", "skip: GitHub API (test_pr_diff.py fakes it)"),
     (r'echo "No data diff: pull requests from forks.*', "skip: forks only"),
     (r'echo "keys=\$\(bash scripts/ci/asset-keys\.sh\)" >> "\$GITHUB_OUTPUT"', "run"),
     (r"bash scripts/ci/materialize\.sh dagster-plus", "fake: Dagster+ (fake_dagster_plus.py)"),
-    # The check it starts with; the sync itself talks to Dagster+ (tests/test_alert_policies_sync.py
+    # The check it starts with; the sync itself talks to Dagster+ (test_alert_policies_sync.py
     # runs it against a stand-in for Dagster+'s API).
     (
         r"bash scripts/ci/sync-alert-policies\.sh",

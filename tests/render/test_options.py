@@ -17,7 +17,7 @@ configuration (the prod gateway, its connector extra and what loading the config
 version and the Dagster+ deployment change the interpreter and the deploy files, not the SQLMesh
 project, so they are spread over these renders and every choice of every option runs at least once.
 The defaults (MotherDuck) are not repeated here: the demo runs their quickstart,
-tests/test_ci_commands.py their `checks` job and tests/test_readme_commands.py their whole test
+test_ci_commands.py their `checks` job and test_readme_commands.py their whole test
 suite. The slow generated tests run only there: they drive the integration on the local DuckDB
 gateway, and the integration, the tests and the local gateway are the same files in every render
 (checked below). The fast ones run here once per Python version: they depend on the interpreter,

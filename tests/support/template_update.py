@@ -15,7 +15,7 @@ user through it:
    committed;
 4. the README's commands: `check` (out of date), `update`, `check` again (up to date).
 
-tests/test_template_update.py asserts on the outcome; test_readme_commands.py runs it for the
+test_template_update.py asserts on the outcome; test_readme_commands.py runs it for the
 README's commands when no other test of the run did.
 """
 

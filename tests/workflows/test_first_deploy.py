@@ -3,9 +3,9 @@
 A `warehouse=postgres` render keeps the sample and its shipped `prod` gateway, pointed at two empty
 databases on the test server (the warehouse and SQLMesh state), created for this test and dropped
 after it. The deploy workflow's own steps run in order, read from `.github/workflows/deploy.yml`
-and classified as tests/test_ci_commands.py does: plan preview, apply, refresh the defs state (the
+and classified as test_ci_commands.py does: plan preview, apply, refresh the defs state (the
 Dagster+ deploy itself is skipped), then the materialize step as it is, `materialize.sh
-dagster-plus`, against a Dagster+ stand-in (tests/fake_dagster_plus.py) that records the launch and
+dagster-plus`, against a Dagster+ stand-in (fake_dagster_plus.py) that records the launch and
 runs it locally with the defs state the deploy job prepared, as the deployed code location would.
 Outcomes are read where they live: the environment in the state database, the launched keys against
 the models SQLMesh runs, intervals in SQLMesh state, rows in the warehouse against the seeds.
@@ -26,10 +26,10 @@ from urllib.parse import unquote, urlsplit
 import fake_dagster_plus
 import pytest
 from outcomes import asset_keys, expected_rows, probe
+from postgres import POSTGRES_DSN, postgres_sql
 from projects import Project, copy_project, require_python
 from rendering import Combination
 from test_ci_commands import DAGSTER_PLUS_VARIABLES, classify, load_jobs, step_command
-from test_reliability import POSTGRES_DSN, postgres_sql
 
 pytestmark = pytest.mark.slow
 

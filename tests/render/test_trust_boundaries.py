@@ -4,8 +4,8 @@ Each test below is one row of the review that found ways around the `preview` ap
 generated docs/threat-model.md explains each control). Covered elsewhere: masking and the safe
 data diff comment (the generated tests/integration/test_masking.py, test_comment_safety.py), the
 run's consistency check (tests/integration/test_state_integrity.py), the guarded Postgres state
-(tests/test_state_guard.py), the GitHub settings check (tests/test_github_settings.py), the plan
-preview's fence (tests/test_pr_diff.py), the image and .dockerignore (test_least_privilege.py).
+(test_state_guard.py), the GitHub settings check (test_github_settings.py), the plan
+preview's fence (test_pr_diff.py), the image and .dockerignore (test_least_privilege.py).
 
 - No cache crosses a trust boundary: no job that holds a secret, an environment or a write token
   restores a cache, so nothing a job without approval saved reaches one (and the policy catches a

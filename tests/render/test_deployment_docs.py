@@ -45,11 +45,6 @@ ENVIRONMENT_SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combination], Path]:
-    return render_project
-
-
 def section(text: str, heading: str) -> str:
     """The body of the Markdown section with this heading, up to the next heading of its level."""
     match = re.search(rf"^(#+) {re.escape(heading)}\n", text, re.MULTILINE)
@@ -84,9 +79,9 @@ def environment_steps(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_every_environment_is_set_up_step_by_step(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     steps = environment_steps((project / "docs" / "deployment.md").read_text())
     used = {environment_of(job) for _, _, job in jobs(project)} - {None}
     assert used == ENVIRONMENTS
@@ -100,10 +95,10 @@ def test_every_environment_is_set_up_step_by_step(
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_every_secret_and_variable_is_documented_where_its_jobs_run(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
     """The table names each secret and variable a job reads, in that job's environment."""
-    project = rendered(combination)
+    project = render_project(combination)
     table = documented_environments((project / "docs" / "deployment.md").read_text())
     checked = 0
     for workflow_name, job_name, job in jobs(project):
@@ -120,8 +115,10 @@ def test_every_secret_and_variable_is_documented_where_its_jobs_run(
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
-def test_repository_and_dagster_plus_settings(combination: Combination, rendered: Callable) -> None:
-    project = rendered(combination)
+def test_repository_and_dagster_plus_settings(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    project = render_project(combination)
     text = (project / "docs" / "deployment.md").read_text()
     setup = " ".join(section(text, "One-time setup").split())
     checks = workflows_of(project)["pull_request.yml"]["jobs"]["checks"]["name"]
@@ -146,8 +143,10 @@ def test_repository_and_dagster_plus_settings(combination: Combination, rendered
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
-def test_the_residual_risk_is_written_down(combination: Combination, rendered: Callable) -> None:
-    text = (rendered(combination) / "docs" / "deployment.md").read_text()
+def test_the_residual_risk_is_written_down(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    text = (render_project(combination) / "docs" / "deployment.md").read_text()
     exposed = " ".join(section(text, "What is still exposed").split())
     for fact in (
         "one state and one physical layer for all environments",
@@ -159,11 +158,11 @@ def test_the_residual_risk_is_written_down(combination: Combination, rendered: C
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_the_apply_timeout_is_the_documented_one(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
     """The apply may run as long as a GitHub-hosted runner allows, as the docs say, and longer than
     any other job (a timeout stops an apply half-way)."""
-    project = rendered(combination)
+    project = render_project(combination)
     deploy = workflows_of(project)["deploy.yml"]["jobs"]
     timeout = deploy["apply"]["timeout-minutes"]
     documented = section((project / "docs" / "deployment.md").read_text(), "Apply timeout")

@@ -84,11 +84,6 @@ JOB_SECRET_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
 SECRET_HOLDERS = [job for job, kinds in JOB_SECRET_KINDS.items() if kinds]
 
 
-@pytest.fixture(scope="module")
-def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combination], Path]:
-    return render_project
-
-
 def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
     """Every job that reads a secret outside the GitHub Environments its workflow may use."""
     violations = []
@@ -105,9 +100,9 @@ def environment_violations(workflows: dict[str, dict[str, Any]]) -> list[str]:
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_every_job_with_a_secret_runs_in_an_environment(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    workflows = workflows_of(rendered(combination))
+    workflows = workflows_of(render_project(combination))
     assert environment_violations(workflows) == []
     holders = {(name, job) for name, data in workflows.items() for job in data["jobs"]}
     holders = {(name, job) for name, job in holders if secrets_of(workflows[name]["jobs"][job])}
@@ -149,11 +144,11 @@ def secret_kind(name: str, warehouse: str) -> str:
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_each_job_maps_only_the_secrets_it_needs(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
     """No job gets a secret for a step it does not run: the close job no registry credentials, the
     materialize job no database credentials, the checks and the comment none at all."""
-    workflows = workflows_of(rendered(combination))
+    workflows = workflows_of(render_project(combination))
     sqlmesh_secrets = []
     for workflow_name, data in workflows.items():
         for job_name, job in data["jobs"].items():
@@ -177,9 +172,9 @@ def test_each_job_maps_only_the_secrets_it_needs(
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_pull_request_jobs_never_use_production(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     text = (project / ".github" / "workflows" / "pull_request.yml").read_text()
     assert "production" not in {
         environment_of(job) for _, job in workflows_of(project)["pull_request.yml"]["jobs"].items()
@@ -194,9 +189,9 @@ def test_pull_request_jobs_never_use_production(
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_only_the_chosen_warehouse_secrets_are_named(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     # The workflows that run SQLMesh or deploy (the weekly settings check does neither).
     for name in ("pull_request.yml", "deploy.yml"):
         text = (project / ".github" / "workflows" / name).read_text()
@@ -223,8 +218,10 @@ def test_only_the_chosen_warehouse_secrets_are_named(
 
 
 @pytest.mark.parametrize("combination", VARIANTS)
-def test_setup_uv_is_pinned_to_a_version(combination: Combination, rendered: Callable) -> None:
-    project = rendered(combination)
+def test_setup_uv_is_pinned_to_a_version(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    project = render_project(combination)
     versions = setup_uv_versions(project)
     assert versions, "no setup-uv step"
     for job_name, version in versions.items():
@@ -253,9 +250,9 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("combination", HYBRID_VARIANTS)
 def test_the_image_is_pinned_and_runs_as_a_user(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     instructions = dockerfile_instructions(project / "Dockerfile")
     args = dict(value.split("=", 1) for keyword, value in instructions if keyword == "ARG")
     [base] = [value for keyword, value in instructions if keyword == "FROM"]
@@ -346,11 +343,11 @@ def test_the_dockerignore_matcher_follows_docker() -> None:
 
 @pytest.mark.parametrize("combination", HYBRID_VARIANTS)
 def test_dockerignore_covers_nested_secrets_caches_and_databases(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    """By Docker's matching rules (tests/dockerignore.py): dotenv files, caches and DuckDB files
+    """By Docker's matching rules (dockerignore.py): dotenv files, caches and DuckDB files
     stay out of the image at any depth, and everything the Dockerfile copies goes in."""
-    project = rendered(combination)
+    project = render_project(combination)
     patterns = dockerignore.read_patterns((project / ".dockerignore").read_text())
     [package] = [path.name for path in (project / "src").iterdir() if path.is_dir()]
     shipped = [path.as_posix() for path in files_of(project) if path.parts[0] == "src"]
@@ -378,9 +375,9 @@ def sqlmesh_config(project: Path, environment: dict[str, str]) -> dict[str, Any]
 
 @pytest.mark.parametrize("combination", VARIANTS)
 def test_postgres_connections_verify_the_server_by_default(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     # The gateway the deployments select (BigQuery renders define `prod` only when it is selected).
     selected = {"SQLMESH_GATEWAY": "prod"}
     prod = sqlmesh_config(project, selected)["gateways"]["prod"]
@@ -396,9 +393,9 @@ def test_postgres_connections_verify_the_server_by_default(
 
 
 def test_bigquery_key_file_is_private_and_removed_on_exit(
-    rendered: Callable, tmp_path: Path
+    render_project: Callable[[Combination], Path], tmp_path: Path
 ) -> None:
-    project = rendered(Combination(DEFAULT.python_version, "bigquery", "serverless"))
+    project = render_project(Combination(DEFAULT.python_version, "bigquery", "serverless"))
     key = '{"type": "service_account", "project_id": "demo"}'
     env = {
         "PATH": os.environ["PATH"],

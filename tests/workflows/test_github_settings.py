@@ -1,5 +1,5 @@
 """The generated GitHub settings check (`scripts/ci/check-github-settings.sh`), against recorded
-GitHub API responses (`tests/github_api/`, written from GitHub's REST documentation).
+GitHub API responses (`tests/support/github_api/`, written from GitHub's REST documentation).
 
 A fake `gh` on PATH answers `gh api` from those files, so no test calls GitHub. A repository set
 up as the docs say passes every rule; each change below (one field of one response) fails exactly
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from workflow_files import environment_of, jobs, workflows_of
 
-RECORDED = Path(__file__).parent / "github_api"
+RECORDED = Path(__file__).parents[1] / "support" / "github_api"
 REPOSITORY = "acme/platform"
 # Answers `gh api --paginate --slurp <path>` from a folder of recorded responses (GH_FAKE_API):
 # the file named after the path, as one slurped page; no file is HTTP 404; a file holding

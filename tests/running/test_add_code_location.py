@@ -3,7 +3,7 @@
 Bad names stop before anything is written, with one sentence naming the fix; a good one lays out
 the `dg` workspace (`dg.toml`, the uv workspace, the moved project, the new location) as
 docs/workspace.md describes it. The workspace installed, checked and materialized is
-tests/workspace.py's (run for the generated README's workspace block).
+workspace.py's (run for the generated README's workspace block).
 """
 
 from __future__ import annotations

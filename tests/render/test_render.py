@@ -46,11 +46,6 @@ EXPECTED_FILES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def rendered(render_project: Callable[[Combination], Path]) -> Callable[[Combination], Path]:
-    return render_project
-
-
 def is_sqlmesh_project_file(relative: Path) -> bool:
     """Files of a SQLMesh project (the sample or a test fixture): SQLMesh's Jinja lives there."""
     return "sqlmesh_project" in relative.parts or relative.parts[:2] == ("tests", "fixtures")
@@ -63,8 +58,10 @@ def package_of(project: Path) -> str:
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
-def test_no_cookiecutter_jinja_left(combination: Combination, rendered: Callable) -> None:
-    project = rendered(combination)
+def test_no_cookiecutter_jinja_left(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    project = render_project(combination)
     leftovers = []
     for relative, text in text_files(project):
         if COOKIECUTTER_LEFTOVER_RE.search(text) or (
@@ -76,9 +73,9 @@ def test_no_cookiecutter_jinja_left(combination: Combination, rendered: Callable
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_expected_files_exist_and_removed_ones_do_not(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     pkg = package_of(project)
     missing = [p for p in EXPECTED_FILES if not (project / p.format(pkg=pkg)).is_file()]
     assert missing == []
@@ -98,8 +95,10 @@ def _render_sqlmesh_jinja(text: str) -> str:
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
-def test_every_yaml_and_toml_file_parses(combination: Combination, rendered: Callable) -> None:
-    project = rendered(combination)
+def test_every_yaml_and_toml_file_parses(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    project = render_project(combination)
     checked = 0
     for relative in files_of(project):
         path = project / relative
@@ -116,8 +115,10 @@ def test_every_yaml_and_toml_file_parses(combination: Combination, rendered: Cal
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
-def test_ruff_passes(combination: Combination, rendered: Callable) -> None:
-    project = rendered(combination)
+def test_ruff_passes(
+    combination: Combination, render_project: Callable[[Combination], Path]
+) -> None:
+    project = render_project(combination)
     for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
         result = subprocess.run(
             [sys.executable, "-m", "ruff", *command], cwd=project, capture_output=True, text=True
@@ -130,9 +131,9 @@ ENV_VAR_RE = re.compile(r"env_var\(\s*'([A-Z0-9_]+)'")
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_env_example_lists_every_variable_of_the_config(
-    combination: Combination, rendered: Callable
+    combination: Combination, render_project: Callable[[Combination], Path]
 ) -> None:
-    project = rendered(combination)
+    project = render_project(combination)
     pkg = package_of(project)
     config = "\n".join(
         line
@@ -149,7 +150,7 @@ def test_env_example_lists_every_variable_of_the_config(
 
 @pytest.mark.parametrize("combination", COMBINATIONS)
 def test_no_credential_like_strings(
-    combination: Combination, rendered: Callable, default_project: Path
+    combination: Combination, render_project: Callable[[Combination], Path], default_project: Path
 ) -> None:
     """detect-secrets (the scanner the commit hooks run) finds nothing in any rendered file it
     scans (the hook's `exclude`: the template commit in .cruft.json).
@@ -157,7 +158,7 @@ def test_no_credential_like_strings(
     The defaults are scanned whole; other variants only where they differ from the defaults
     (the scan is the slow part, and identical files cannot hold new findings).
     """
-    project = rendered(combination)
+    project = render_project(combination)
     excluded = re.compile(_detect_secrets_hook(project).get("exclude", "$^"))
     files = [
         str(relative)
