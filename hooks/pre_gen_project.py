@@ -53,7 +53,8 @@ SHADOWED_PACKAGES = frozenset(
         "sqlmesh", "sqlglot", "duckdb", "pandas", "numpy", "pyarrow", "pydantic",
         "psycopg2", "sqlalchemy", "snowflake", "google", "databricks", "motherduck",
         # dev tools
-        "pytest", "tox", "ruff", "mypy", "pre_commit", "hatchling", "setuptools", "pip", "uv",
+        "pytest", "xdist", "execnet", "tox", "ruff", "mypy", "pre_commit", "hatchling",
+        "setuptools", "pip", "uv",
         # folders and names of the generated project and common ambiguous names
         "src", "test", "tests", "docs", "scripts", "deploy", "build", "dist", "site",
         "definitions", "defs", "sqlmesh_project", "sqlmesh_integration", "config", "models",

@@ -244,7 +244,7 @@ def asset_node(url: str, path: list[str]) -> dict[str, Any]:
             pass  # not serving yet
         if time.monotonic() > deadline:
             pytest.fail(f"the webserver never served asset {'/'.join(path)}")
-        time.sleep(1)
+        time.sleep(0.2)
 
 
 def graphql(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
