@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -31,6 +32,9 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest im
 )
 from {{ cookiecutter.package_name }}.sqlmesh_integration.errors import SQLMeshIntegrationError
 from {{ cookiecutter.package_name }}.sqlmesh_integration.prepare.manifest_builder import prepare_manifest
+
+if TYPE_CHECKING:
+    from sqlmesh.core.snapshot import Snapshot
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 # The sample shop as the template shipped it (copied here when the project was generated): the
@@ -114,18 +118,11 @@ class SampleProject:
 
     def intervals(self) -> dict[str, float]:
         """Days of data SQLMesh state records per model (`schema.table`) in prod."""
-        context = open_context(self.project, load=False)
-        try:
-            environment = context.state_reader.get_environment("prod")
-            assert environment is not None
-            snapshots = context.state_reader.get_snapshots(environment.snapshots)
-            return {
-                _short(snapshot.name): sum(end - start for start, end in snapshot.intervals)
-                / 86_400_000
-                for snapshot in snapshots.values()
-            }
-        finally:
-            context.close()
+        return {
+            short_name(snapshot.name): sum(end - start for start, end in snapshot.intervals)
+            / 86_400_000
+            for snapshot in prod_snapshots(self.project)
+        }
 
     def missing_intervals(self) -> dict[str, int]:
         """Models (`schema.table`) with intervals due but missing in prod, from SQLMesh state."""
@@ -133,10 +130,23 @@ class SampleProject:
         try:
             missing = context.scheduler(environment="prod").merged_missing_intervals()
             return {
-                _short(snapshot.name): len(found) for snapshot, found in missing.items() if found
+                short_name(snapshot.name): len(found)
+                for snapshot, found in missing.items()
+                if found
             }
         finally:
             context.close()
+
+
+def prod_snapshots(project: SQLMeshProject) -> list[Snapshot]:
+    """The snapshots SQLMesh state holds for `prod` (the project must have been applied)."""
+    context = open_context(project, load=False)
+    try:
+        environment = context.state_reader.get_environment("prod")
+        assert environment is not None, "the project was never applied to prod"
+        return list(context.state_reader.get_snapshots(environment.snapshots).values())
+    finally:
+        context.close()
 
 
 def sqlmesh_model_keys(project: SQLMeshProject, *, external: bool = False) -> set[str]:
@@ -148,7 +158,7 @@ def sqlmesh_model_keys(project: SQLMeshProject, *, external: bool = False) -> se
     context = open_context(project)
     try:
         return {
-            _short(model.fqn).replace(".", "/")
+            short_name(model.fqn).replace(".", "/")
             for model in context.models.values()
             if model.kind.is_external is external
         }
@@ -236,5 +246,6 @@ def step_failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(messages)
 
 
-def _short(name: str) -> str:
+def short_name(name: str) -> str:
+    """A SQLMesh name as `schema.table` (no catalog, no quotes)."""
     return ".".join(part.strip('"') for part in name.split(".")[-2:])

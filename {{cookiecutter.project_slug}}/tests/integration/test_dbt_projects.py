@@ -33,7 +33,7 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context impo
 from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import Manifest
 from {{ cookiecutter.package_name }}.sqlmesh_integration.operations.doctor import diagnose
 
-from ..support import prepared_manifest
+from ..support import prepared_manifest, prod_snapshots
 
 pytestmark = pytest.mark.slow
 
@@ -240,19 +240,12 @@ def test_doctor_finds_no_difference(
 
 def _intervals(project: SQLMeshProject) -> dict[str, int]:
     """Intervals SQLMesh recorded per model in prod (days, for a daily model)."""
-    context = open_context(project, load=False)
-    try:
-        environment = context.state_reader.get_environment("prod")
-        assert environment is not None
-        snapshots = context.state_reader.get_snapshots(environment.snapshots)
-        return {
-            snapshot.name: sum(end - start for start, end in snapshot.intervals)
-            // snapshot.node.interval_unit.milliseconds
-            for snapshot in snapshots.values()
-            if snapshot.is_model and not snapshot.model.kind.is_symbolic
-        }
-    finally:
-        context.close()
+    return {
+        snapshot.name: sum(end - start for start, end in snapshot.intervals)
+        // snapshot.node.interval_unit.milliseconds
+        for snapshot in prod_snapshots(project)
+        if snapshot.is_model and not snapshot.model.kind.is_symbolic
+    }
 
 
 def _rows(database: Path, tables: list[str]) -> dict[str, list[tuple[object, ...]]]:

@@ -22,7 +22,6 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 
 from ..support import (
     SampleProject,
@@ -31,6 +30,8 @@ from ..support import (
     materialized_keys,
     observed_keys,
     prepared_manifest,
+    prod_snapshots,
+    short_name,
     step_failure_message,
 )
 
@@ -75,7 +76,7 @@ def test_full_run_materializes_every_model_and_fills_every_interval(
     # run filled them all) every interval it recorded.
     # A partitioned model carries the run's metadata on its last partition only (the one Dagster
     # shows as the latest materialization); each partition keeps its own interval.
-    snapshots = prod_snapshots(sample)
+    snapshots = prod_snapshots_by_key(sample)
     latest: dict[str, dg.AssetMaterialization] = {}
     for materialization in result.asset_materializations_for_node("sqlmesh_models"):
         latest[materialization.asset_key.to_user_string()] = materialization
@@ -90,19 +91,12 @@ def test_full_run_materializes_every_model_and_fills_every_interval(
             ]
 
 
-def prod_snapshots(sample: SampleProject) -> dict[str, Any]:
+def prod_snapshots_by_key(sample: SampleProject) -> dict[str, Any]:
     """SQLMesh's snapshots in prod, by asset key (`marts/orders`)."""
-    context = open_context(sample.project, load=False)
-    try:
-        environment = context.state_reader.get_environment("prod")
-        assert environment is not None
-        snapshots = context.state_reader.get_snapshots(environment.snapshots).values()
-        return {
-            "/".join(part.strip('"') for part in snapshot.name.split(".")[-2:]): snapshot
-            for snapshot in snapshots
-        }
-    finally:
-        context.close()
+    return {
+        short_name(snapshot.name).replace(".", "/"): snapshot
+        for snapshot in prod_snapshots(sample.project)
+    }
 
 
 def intervals_of(text: str) -> list[tuple[int, int]]:

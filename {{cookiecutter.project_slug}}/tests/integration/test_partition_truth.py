@@ -21,14 +21,13 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     partition_keys,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import (
     METADATA_INTERVAL_END,
     METADATA_PARTITION_INTERVAL,
     TAG_RESTATE,
 )
 
-from ..support import SampleProject, launch, prepared_manifest
+from ..support import SampleProject, launch, prepared_manifest, prod_snapshots
 
 pytestmark = pytest.mark.slow
 
@@ -64,14 +63,7 @@ def sqlmesh_partitions(history: SampleProject) -> dict[str, set[str]]:
     """Per partitioned model (`history/<name>` keys): the days SQLMesh state holds as filled."""
     definitions = sqlmesh_definitions(history.project, manifest=prepared_manifest(history.project))
     (assets,) = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
-    context = open_context(history.project, load=False)
-    try:
-        environment = context.state_reader.get_environment("prod")
-        assert environment is not None
-        snapshots = context.state_reader.get_snapshots(environment.snapshots).values()
-        intervals = {snapshot.name: snapshot.intervals for snapshot in snapshots}
-    finally:
-        context.close()
+    intervals = {snapshot.name: snapshot.intervals for snapshot in prod_snapshots(history.project)}
     filled: dict[str, set[str]] = {}
     for key, spec in assets.specs_by_key.items():
         partitions_def = spec.partitions_def

@@ -21,7 +21,6 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration import (
     SQLMeshTranslator,
     sqlmesh_definitions,
 )
-from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
 from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.manifest import SQLMeshModel
 from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.partitions import (
     partition_interval,
@@ -31,7 +30,13 @@ from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.partitions 
 from {{ cookiecutter.package_name }}.sqlmesh_integration.definitions.specs import build_specs
 from {{ cookiecutter.package_name }}.sqlmesh_integration.metadata import TAG_RESTATE
 
-from ..support import SampleProject, launch, prepared_manifest, step_failure_message
+from ..support import (
+    SampleProject,
+    launch,
+    prepared_manifest,
+    prod_snapshots,
+    step_failure_message,
+)
 from .test_translator import manifest as one_model_manifest
 
 JAN_1 = 1_704_067_200_000  # 2024-01-01 00:00 UTC, epoch milliseconds
@@ -82,15 +87,9 @@ def filled_days(sample: SampleProject, model: str) -> list[str]:
 
 
 def _snapshot(sample: SampleProject, model: str) -> Any:
-    context = open_context(sample.project, load=False)
-    try:
-        environment = context.state_reader.get_environment("prod")
-        assert environment is not None
-        snapshots = context.state_reader.get_snapshots(environment.snapshots).values()
-        (snapshot,) = [s for s in snapshots if s.name.replace('"', "").endswith(model)]
-        return snapshot
-    finally:
-        context.close()
+    snapshots = prod_snapshots(sample.project)
+    (snapshot,) = [s for s in snapshots if s.name.replace('"', "").endswith(model)]
+    return snapshot
 
 
 def order_rows(sample: SampleProject, day: str) -> int:

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pytest
 
-from {{ cookiecutter.package_name }}.sqlmesh_integration.connection.context import open_context
-
-from ..support import SampleProject
+from ..support import SampleProject, prod_snapshots, short_name
 from .code_location import code_location, launch, step_failure
 
 pytestmark = pytest.mark.slow
@@ -35,21 +33,14 @@ class Filled:
 
 def filled(sample: SampleProject) -> dict[str, Filled]:
     """Per model (`schema.table`), from SQLMesh state: filled intervals and last write."""
-    context = open_context(sample.project, load=False)
-    try:
-        environment = context.state_reader.get_environment("prod")
-        assert environment is not None
-        snapshots = context.state_reader.get_snapshots(environment.snapshots).values()
-        return {
-            ".".join(part.strip('"') for part in snapshot.name.split(".")[-2:]): Filled(
-                tuple((int(start), int(end)) for start, end in snapshot.intervals),
-                snapshot.last_altered_ts,
-            )
-            for snapshot in snapshots
-            if snapshot.is_model
-        }
-    finally:
-        context.close()
+    return {
+        short_name(snapshot.name): Filled(
+            tuple((int(start), int(end)) for start, end in snapshot.intervals),
+            snapshot.last_altered_ts,
+        )
+        for snapshot in prod_snapshots(sample.project)
+        if snapshot.is_model
+    }
 
 
 def covered(window: dg.TimeWindow, intervals: tuple[tuple[int, int], ...]) -> bool:
