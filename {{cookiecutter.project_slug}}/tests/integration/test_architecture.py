@@ -6,10 +6,13 @@
 - Each layer imports only the layers below it (`LAYERS`).
 
 Imports under `if TYPE_CHECKING:` are names for mypy only: they never run, so they can neither
-close a cycle nor load SQLMesh, and a type may be named from anywhere. Every other import counts,
-at module level or inside a function (a function's import runs when it is called: SQLMesh imported
-there is paid only by the code that calls it, which is how the execution side, the sensor and the
-CLI keep loading cheap).
+close a cycle nor load SQLMesh, and a type may be named from anywhere. The public face
+(`__init__.py`) is the exception: its `__getattr__` imports each of them when the name is first
+used, and loading a code location uses every name (Dagster's component registry reads them all), so
+there they count as imports at module level. Every other import counts, at module level or
+inside a function (a function's import runs when it is called: SQLMesh imported there is paid only
+by the code that calls it, which is how the execution side, the sensor and the CLI keep loading
+cheap).
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[Import]:
 
     def visit(node: ast.AST, at_module_level: bool) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
+            if isinstance(child, ast.If) and _is_type_checking(child) and name != "__init__":
                 for other in child.orelse:
                     visit(other, at_module_level)
                 continue
@@ -272,6 +275,9 @@ def test_importing_the_public_face_loads_no_sqlmesh() -> None:
         "import importlib, sys\n"
         f"for name in {[PACKAGE, *definitions]!r}:\n"
         "    importlib.import_module(name)\n"
+        f"face = sys.modules[{PACKAGE!r}]\n"
+        "for name in face.__all__:\n"  # every name, as Dagster's component registry reads them
+        "    getattr(face, name)\n"
         f"print(sorted(n for n in sys.modules if n.split('.')[0] in {SQLMESH_ROOTS!r}))\n"
     )
     result = subprocess.run(
@@ -283,3 +289,37 @@ def test_importing_the_public_face_loads_no_sqlmesh() -> None:
         f"{' ...' if len(loaded) > 5 else ''}: "
         "test_the_definitions_side_never_imports_sqlmesh_when_it_loads names the import"
     )
+
+
+def test_every_public_name_resolves_to_the_module_named_for_it() -> None:
+    """The public face's names (`__all__`) are the lazily imported ones (`_EXPORTS`), each the
+    object of the module `_EXPORTS` names, and the names mypy reads under `TYPE_CHECKING`."""
+    import importlib
+
+    face = importlib.import_module(PACKAGE)
+    exports: dict[str, str] = face._EXPORTS
+    assert sorted(face.__all__) == sorted(exports), "__all__ and _EXPORTS must list the same names"
+    for name, module in exports.items():
+        assert getattr(face, name) is getattr(importlib.import_module(module, PACKAGE), name)
+    typed = {
+        alias.asname or alias.name
+        for node in ast.walk(ast.parse((PACKAGE_DIR / "__init__.py").read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level
+        for alias in node.names
+    }
+    assert typed == set(exports), "the TYPE_CHECKING imports must name exactly _EXPORTS"
+
+
+def test_the_duckdb_path_rule_loads_no_dagster() -> None:
+    """`config.py` asks for `absolute_duckdb_paths` on every `sqlmesh` command: that alone
+    imports neither Dagster nor the rest of the integration."""
+    code = (
+        "import sys\n"
+        f"from {PACKAGE} import absolute_duckdb_paths\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] == 'dagster'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert not loaded, f"importing absolute_duckdb_paths loaded {', '.join(loaded[:5])}"
