@@ -97,6 +97,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             )
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: unknown when it is not loaded
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`--numprocesses auto`: one worker per core, plus one.
+
+    Many tests spend part of their time waiting (on a daemon's tick, a webserver, Postgres, a
+    lock, runs in a queue), when a worker per core leaves a core idle. Measured on 2 cores from
+    fresh clones, same 789 tests: 1015-1064 s with 2 workers, 923 s with 3.
+    """
+    return (os.cpu_count() or 1) + 1
+
+
 def _shared_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder every worker of this test run shares (the session's own one without xdist)."""
     base = tmp_path_factory.getbasetemp()
