@@ -50,14 +50,17 @@ pytestmark = pytest.mark.slow
 PR_NUMBER = "7"
 PR_ENVIRONMENT = f"pr_{PR_NUMBER}"
 
+# The tox step's local form: the generated tests not marked slow (the slow ones run as the README's
+# `uv run pytest`).
+TOX_CHECKS = "uv run --frozen tox -e py,lint -- -m 'not slow'"
+
 # (pattern of a `run:` command, what to do): "run", "skip: <why>", "local: <command>",
 # "unless run: <README command>" (run as it is, unless a passed test of this run ran that command),
 # or "fake: <what>" (run as it is, with the Dagster+ stand-in installed: see step_command).
 STEPS: list[tuple[str, str]] = [
     (r"bash scripts/ci/setup\.sh", "run"),
     (r"uv run --frozen pre-commit run\b.*", "unless run: uv run pre-commit run --all-files"),
-    # The slow generated tests run as the generated README's `uv run pytest`.
-    (r"uv run --frozen tox -e py,lint", "local: uv run --frozen tox -e py,lint -- -m 'not slow'"),
+    (r"uv run --frozen tox -e py,lint", f"local: {TOX_CHECKS}"),
     (r"bash scripts/ci/check-sqlmesh\.sh", "run"),
     (r"bash scripts/ci/check-definitions\.sh", "run"),
     (r"bash scripts/ci/doctor\.sh", "run"),
@@ -90,7 +93,7 @@ DAGSTER_PLUS_VARIABLES = {
 # Local forms narrowed once a passed test of this run ran a README command that covers part of
 # them on the same files: local form -> (README command, narrowed form).
 NARROWED: dict[str, tuple[str, str]] = {
-    "uv run --frozen tox -e py,lint -- -m 'not slow'": (
+    TOX_CHECKS: (
         "uv run tox -e lint,sqlmesh",
         "uv run --frozen tox -e py -- -m 'not slow'",
     ),

@@ -18,6 +18,7 @@ cheap).
 from __future__ import annotations
 
 import ast
+import importlib
 import itertools
 import subprocess
 import sys
@@ -294,8 +295,6 @@ def test_importing_the_public_face_loads_no_sqlmesh() -> None:
 def test_every_public_name_resolves_to_the_module_named_for_it() -> None:
     """The public face's names (`__all__`) are the lazily imported ones (`_EXPORTS`), each the
     object of the module `_EXPORTS` names, and the names mypy reads under `TYPE_CHECKING`."""
-    import importlib
-
     face = importlib.import_module(PACKAGE)
     exports: dict[str, str] = face._EXPORTS
     assert sorted(face.__all__) == sorted(exports), "__all__ and _EXPORTS must list the same names"
